@@ -1,0 +1,58 @@
+"""Typed exceptions. Every message says what was wrong, where, and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FinetunekitError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ConfigError(FinetunekitError, ValueError):
+    """A configuration or option value is invalid."""
+
+
+class TemplateError(FinetunekitError, ValueError):
+    """A prompt or response template is malformed or unsafe, or a row lacks one of its fields."""
+
+
+class DataError(FinetunekitError, ValueError):
+    """Input data is malformed. Carries the file, line, column and field when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.column = column
+        self.field = field
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class MissingDependencyError(FinetunekitError, ImportError):
+    """An optional dependency is not installed; the message gives the install command."""
+
+    def __init__(self, what: str, install: str) -> None:
+        self.install = install
+        super().__init__(f"{what} is not installed. Install it with: {install}")
+
+
+class TrainingError(FinetunekitError, RuntimeError):
+    """A fine-tuning run failed or was cancelled."""

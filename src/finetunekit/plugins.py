@@ -1,0 +1,61 @@
+"""Plugin managers: built-in components and installed plugins, with no global state."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import pluggy
+
+from finetunekit import hookspecs
+
+ENTRY_POINT_GROUP = "finetunekit"
+
+#: Modules that register the built-in components, through the same hooks as any plugin.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "finetunekit.prompts",
+    "finetunekit.formatters",
+    "finetunekit.data.loaders",
+    "finetunekit.models.sources",
+    "finetunekit.models.local",
+    "finetunekit.models.openai",
+    "finetunekit.trainers.local",
+    "finetunekit.trainers.openai",
+    "finetunekit.evaluation.metrics",
+)
+
+
+def create_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """Return a new plugin manager holding the built-ins and, optionally, installed plugins.
+
+    Installed plugins are the modules named in the ``finetunekit`` entry-point group of any
+    installed distribution. Each call builds a fresh manager, so tests never share state.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for module_name in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    return pm
+
+
+@functools.lru_cache(maxsize=1)
+def default_plugin_manager() -> pluggy.PluginManager:
+    """The manager used when a caller passes none: built lazily, on first use, never at import."""
+    return create_plugin_manager(load_entrypoints=True)
+
+
+def resolve_plugin_manager(plugins: pluggy.PluginManager | None) -> pluggy.PluginManager:
+    """``plugins`` itself, or the default manager when it is ``None``."""
+    return plugins if plugins is not None else default_plugin_manager()
+
+
+def plugin_hooks(pm: pluggy.PluginManager) -> dict[str, list[str]]:
+    """Map each registered plugin's name to the hooks it implements."""
+    hooks: dict[str, list[str]] = {}
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        hooks[name] = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+    return hooks

@@ -1,0 +1,5 @@
+"""Fine-tuning backends."""
+
+from finetunekit.trainers.base import FineTunedModel, Trainer
+
+__all__ = ["FineTunedModel", "Trainer"]

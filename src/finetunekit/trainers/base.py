@@ -1,0 +1,56 @@
+"""The Trainer interface and the FineTunedModel it returns."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+from pydantic import BaseModel, ConfigDict, Field
+
+from finetunekit.component import Component
+
+if TYPE_CHECKING:
+    from finetunekit.examples import ExampleSet
+    from finetunekit.models.base import ChatModel
+
+
+class FineTunedModel(BaseModel):
+    """What a training run produced, and how to talk to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field(description="Name of the chat-model backend that serves this model.")
+    base_model: str = Field(description="The model that was fine-tuned.")
+    model: str = Field(description="Fine-tuned model id, or the local adapter/model directory.")
+    metrics_path: str | None = Field(default=None, description="Training metrics CSV, if any.")
+    chat_options: dict[str, Any] = Field(
+        default_factory=dict, description="Options the backend's chat model needs for this model."
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="Backend facts: trained tokens, hyperparameters, checkpoints…"
+    )
+
+    def chat_model(self, *, plugins: pluggy.PluginManager | None = None, **options: Any) -> ChatModel:
+        """A chat model answering with the fine-tuned model (``options`` override the defaults)."""
+        from finetunekit.registry import get_chat_model
+
+        return get_chat_model(self.backend, plugins=plugins, **{**self.chat_options, **options})
+
+
+class Trainer(Component, abc.ABC):
+    """A fine-tuning backend. Subclasses set ``name`` and ``Options`` and implement ``train``."""
+
+    @abc.abstractmethod
+    def train(
+        self,
+        examples: ExampleSet,
+        validation: ExampleSet | None = None,
+        *,
+        run_dir: str | Path,
+    ) -> FineTunedModel:
+        """Fine-tune on ``examples`` (optionally checking ``validation``), writing into ``run_dir``.
+
+        Rerunning with the same ``run_dir`` resumes or reattaches rather than starting over.
+        """
