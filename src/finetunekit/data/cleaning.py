@@ -24,11 +24,12 @@ DEFAULT_JUNK_CONTENTS: tuple[str | re.Pattern[str], ...] = (
     "Library of Liberal Arts title.",
     "Previously published by Macmillan.",
     re.compile(r"(?:Book|Written|Edited|Illustrated|Selected|Compiled) by", re.IGNORECASE),
-    re.compile(r"Text: [A-Za-z ,()]+(?:Original Language: [A-Za-z ]+)?", re.IGNORECASE),
+    # language notes: "Text: English, French (translation)Original Language: German"
+    re.compile(r"Text: [A-Z][a-z]+(?:, [A-Z][a-z]+)*(?: \(translation\))?(?: ?Original Language: [A-Z][a-z]+)?"),
 )
 
 #: Amazon's edition note, e.g. "--This text refers to thePaperbackedition."
-_EDITION_NOTE = re.compile(r"\s*--\s*This text refers to\b.{0,80}?edition(?: of this title)?\.?")
+_EDITION_NOTE = re.compile(r"--\s*This text refers to\b.{0,80}?edition(?: of this title)?\.?")
 
 RULES = ("missing_required", "too_short", "junk_content", "duplicate_title")
 
@@ -40,13 +41,25 @@ def normalize_text(text: str) -> str:
     """Unescape HTML entities, drop Amazon's edition notes, collapse whitespace; repeat until stable.
 
     Repeating makes it idempotent (``normalize_text(normalize_text(s)) == normalize_text(s)``),
-    which also unescapes double-escaped entities such as ``&amp;#39;``.
+    which also unescapes double-escaped entities such as ``&amp;#39;``. Text that needs no
+    change is returned as the same object (a fast path: most of a corpus needs none).
     """
+    if (
+        "&" not in text
+        and "  " not in text
+        and text.isprintable()  # so no whitespace but " ": all other whitespace is unprintable
+        and text[:1] != " "
+        and text[-1:] != " "
+        and "This text refers to" not in text
+    ):
+        return text
     for _ in range(_MAX_PASSES):
         once = _normalize_once(text)
         if once == text:
-            break
+            return text
         text = once
+        if "&" not in text and "This text refers to" not in text:
+            return text  # whitespace collapsing alone is stable: no further pass can change it
     return text
 
 
@@ -105,35 +118,32 @@ class Cleaner:
         self._seen_titles: set[str] = set()
         self._junk_exact = {normalize_text(j).casefold() for j in options.junk_contents if isinstance(j, str)}
         self._junk_max_length = max(map(len, self._junk_exact), default=0)
-        self._junk_patterns = [j for j in options.junk_contents if isinstance(j, re.Pattern)]
+        patterns = [j for j in options.junk_contents if isinstance(j, re.Pattern)]
+        self._junk_pattern = _any_of(patterns) if patterns else None
 
     def apply(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Yield the cleaned rows that pass every rule (new dicts; the input is not modified)."""
         report = self.report
+        rule_broken = self._rule_broken
         for row in rows:
             report.rows_in += 1
-            cleaned = self._normalized(row)
-            rule = self._rule_broken(cleaned)
+            cleaned = row.copy()
+            changed = False
+            for key, value in row.items():
+                if type(value) is str:
+                    new = normalize_text(value)
+                    if new is not value:
+                        cleaned[key] = new
+                        changed = True
+            if changed:
+                report.text_normalized += 1
+            rule = rule_broken(cleaned)
             if rule is not None:
                 report.remove(rule)
                 continue
             report.rows_out += 1
             yield cleaned
         report.complete = True
-
-    def _normalized(self, row: dict[str, Any]) -> dict[str, Any]:
-        changed = False
-        cleaned = {}
-        for key, value in row.items():
-            if type(value) is str:
-                new = normalize_text(value)
-                if new != value:
-                    changed = True
-                value = new
-            cleaned[key] = value
-        if changed:
-            self.report.text_normalized += 1
-        return cleaned
 
     def _rule_broken(self, row: dict[str, Any]) -> str | None:
         """The first rule ``row`` breaks, or ``None``; records the title of a kept row."""
@@ -160,4 +170,13 @@ class Cleaner:
     def _is_junk(self, content: str) -> bool:
         if len(content) <= self._junk_max_length and content.casefold() in self._junk_exact:
             return True
-        return any(pattern.fullmatch(content) for pattern in self._junk_patterns)
+        return self._junk_pattern is not None and self._junk_pattern.fullmatch(content) is not None
+
+
+def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern matching what any of ``patterns`` matches (each keeps its own flags)."""
+    parts = []
+    for pattern in patterns:
+        flags = "".join(f for f, bit in (("i", re.IGNORECASE), ("s", re.DOTALL), ("m", re.MULTILINE)) if pattern.flags & bit)
+        parts.append(f"(?{flags}:{pattern.pattern})" if flags else f"(?:{pattern.pattern})")
+    return re.compile("|".join(parts))

@@ -44,16 +44,20 @@ def map_columns(
     columns: dict[str, str] | None,
     report: LoadReport,
     label: str,
+    *,
+    fresh: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Turn ``(row_id, record)`` pairs into rows: rename/select ``columns``, add ``_row_id``.
 
     A record that lacks a mapped field is rejected through ``report`` (raise, or skip and count
-    under ``missing_field``).
+    under ``missing_field``). ``fresh``: the records are new dicts nobody else holds, so they
+    are used as they are instead of copied.
     """
     if columns is None:
         for row_id, record in records:
-            row = dict(record)
-            row.setdefault(ROW_ID_FIELD, row_id)
+            row = record if fresh else dict(record)
+            if ROW_ID_FIELD not in row:
+                row[ROW_ID_FIELD] = row_id
             yield row
         return
     pairs = list(columns.items())
@@ -98,14 +102,19 @@ def file_rows(
             last_line = line_no
             yield line_no, record
 
-    rows = map_columns(numbered(), columns, report, str(path))
-    try:
-        if limit is None:
+    if limit is None:  # the whole file: no line bookkeeping needed, the loader counts lines
+        rows = map_columns(records, columns, report, str(path), fresh=True)
+        try:
             for row in rows:
                 report.rows += 1
                 yield row
             report.complete = True
-            return
+        finally:
+            rows.close()
+            records.close()
+        return
+    rows = map_columns(numbered(), columns, report, str(path), fresh=True)
+    try:
         for _, row in zip(range(limit), rows):
             report.rows += 1
             yield row
