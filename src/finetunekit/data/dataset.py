@@ -240,8 +240,7 @@ class Dataset:
     def __len__(self) -> int:
         """The number of rows (a counting pass the first time, for a lazy dataset)."""
         if self._length is None:
-            for _ in self:
-                pass
+            self._run_pass()
         assert self._length is not None
         return self._length
 
@@ -277,10 +276,14 @@ class Dataset:
 
     def _last_reports(self) -> PassReports:
         if self._reports is None:
-            for _ in self:
-                pass
+            self._run_pass()
         assert self._reports is not None
         return self._reports
+
+    def _run_pass(self) -> None:
+        """Stream every row once, keeping nothing but the count and the reports."""
+        for _ in self:
+            pass
 
     def __repr__(self) -> str:
         size = "" if self._length is None else f", {self._length} rows"

@@ -39,17 +39,26 @@ def _name(rng: random.Random) -> str:
     return f"{rng.choice(W.FIRST_NAMES)} {rng.choice(W.LAST_NAMES)}"
 
 
+def _weighted(rng: random.Random, *options: tuple[float, Callable[[], str]]) -> str:
+    """Build one of ``options`` (``(probability, builder)`` pairs), drawn by probability."""
+    roll = rng.random()
+    for probability, build in options:
+        roll -= probability
+        if roll < 0:
+            return build()
+    return options[-1][1]()
+
+
 def _novel(rng: random.Random) -> tuple[str, str]:
     adjective, noun, place = rng.choice(W.ADJECTIVES), rng.choice(W.NOUNS), rng.choice(W.PLACES)
-    shape = rng.random()
-    if shape < 0.3:
-        title = f"The {adjective} {noun} of {place.removeprefix('the ')}"
-    elif shape < 0.6:
-        title = f"{_name(rng)} and the {adjective} {noun}"
-    elif shape < 0.85:
-        title = f"{rng.choice(W.FIRST_NAMES)}'s {noun}: A {place.removeprefix('the ')} {rng.choice(('Mystery', 'Novel', 'Romance', 'Story'))}"
-    else:
-        title = f"The {adjective} {noun}"
+    kind = rng.choice(("Mystery", "Novel", "Romance", "Story"))
+    title = _weighted(
+        rng,
+        (0.3, lambda: f"The {adjective} {noun} of {place.removeprefix('the ')}"),
+        (0.3, lambda: f"{_name(rng)} and the {adjective} {noun}"),
+        (0.25, lambda: f"{rng.choice(W.FIRST_NAMES)}'s {noun}: A {place.removeprefix('the ')} {kind}"),
+        (0.15, lambda: f"The {adjective} {noun}"),
+    )
     if rng.random() < 0.3:
         title += f" ({rng.choice(W.ADJECTIVES)} {rng.choice(W.NOUNS)} Book {rng.randint(1, 9)})"
     author, hero, rival = _name(rng), rng.choice(W.FIRST_NAMES), rng.choice(W.FIRST_NAMES)
@@ -78,13 +87,12 @@ def _novel(rng: random.Random) -> tuple[str, str]:
 def _handbook(rng: random.Random) -> tuple[str, str]:
     topic, place = rng.choice(W.TOPICS), rng.choice(W.PLACES)
     subtitle = rng.choice(W.SUBTITLE_PATTERNS).format(n=rng.randint(12, 101), place=place)
-    shape = rng.random()
-    if shape < 0.1:
-        title = f"{topic}: {subtitle}"
-    elif shape < 0.6:
-        title = f"{topic} with {_name(rng)}: {subtitle}"
-    else:
-        title = f"The {place.removeprefix('the ')} Book of {topic}: {subtitle}"
+    title = _weighted(
+        rng,
+        (0.1, lambda: f"{topic}: {subtitle}"),
+        (0.5, lambda: f"{topic} with {_name(rng)}: {subtitle}"),
+        (0.4, lambda: f"The {place.removeprefix('the ')} Book of {topic}: {subtitle}"),
+    )
     if rng.random() < 0.2:
         title += f" ({rng.choice(('2nd', '3rd', '4th'))} Edition)"
     author = _name(rng)
