@@ -195,3 +195,15 @@ def _interrupt_after(polls: int):
             raise KeyboardInterrupt
 
     return sleep
+
+
+def test_dry_run_estimates_cost_and_sends_nothing(fake_openai, pm, tmp_path):
+    trainer = fake_trainer(fake_openai, pm)
+    report = trainer.dry_run(make_examples(20), run_dir=tmp_path)
+    assert report.ok and report.n_examples == 20 and report.n_epochs == 5  # 20 × 5 ≥ 100
+    assert report.billed_tokens == report.tokens_per_epoch * 5 > 0
+    assert report.estimated_cost_usd == pytest.approx(report.billed_tokens / 1e6 * 3.0)
+    bad = trainer.dry_run([{"messages": [{"role": "user", "content": "x"}]}] * 12, run_dir=tmp_path / "bad")
+    assert not bad.ok and "assistant" in " ".join(bad.errors)
+    assert fake_openai.count(outcome=None) == 0
+    assert (tmp_path / "dry_run.json").exists() and (tmp_path / "train.jsonl").exists()

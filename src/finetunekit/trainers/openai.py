@@ -8,6 +8,7 @@ Rerunning with the same ``run_dir`` reattaches to the recorded job; nothing is p
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Union
@@ -18,6 +19,7 @@ from finetunekit.atomic import write_json
 from finetunekit.hookspecs import hookimpl
 from finetunekit.models.openai_client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, redact
 from finetunekit.trainers.base import FineTunedModel, Trainer
+from finetunekit.trainers.openai_estimate import DryRunReport, dry_run_report
 from finetunekit.trainers.openai_job import (
     STATE_FILE,
     InvalidExamplesError,
@@ -92,6 +94,25 @@ class OpenAITrainer(Trainer):
                 self.say(f"[openai] reattaching to job {state.job_id} recorded in {run_dir / STATE_FILE}")
             job = self._poll(client, state, run_dir)
             return self._finish(client, job, run_dir)
+
+    def dry_run(self, examples: Any, validation: Any = None, *, run_dir: str | Path,
+                price_per_million_tokens: float | None = None) -> DryRunReport:
+        """Validate, count tokens and estimate the cost without sending anything.
+
+        Writes the JSONL files into ``run_dir`` (what would be uploaded) and ``dry_run.json``.
+        """
+        run_dir = Path(run_dir)
+        train_bytes = write_examples(examples, run_dir / "train.jsonl")
+        errors = validation_errors(examples, run_dir / "train.jsonl", self.options.model)
+        if validation is not None:
+            write_examples(validation, run_dir / "validation.jsonl")
+            errors += [f"validation: {e}" for e in
+                       validation_errors(validation, run_dir / "validation.jsonl", self.options.model)]
+        parsed = [json.loads(line) for line in train_bytes.decode("utf-8").splitlines() if line]
+        report = dry_run_report(parsed, errors, model=self.options.model, n_epochs=self.options.n_epochs,
+                                price_per_million=price_per_million_tokens)
+        write_json(run_dir / "dry_run.json", report.model_dump(mode="json"))
+        return report
 
     def cancel(self, run_dir: str | Path) -> str:
         """Cancel the job recorded in ``run_dir``; return its status afterwards."""
