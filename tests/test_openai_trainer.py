@@ -111,14 +111,20 @@ def test_persistent_server_error_is_a_typed_error_with_the_api_message(fake_open
     assert fake_openai.count("files.create", "fault:503") == 3
 
 
-def test_cancel_through_the_library(fake_openai, pm, tmp_path):
-    fake_openai.keep_next_job_running()
-    trainer = fake_trainer(fake_openai, pm)
-    trainer.sleep = _interrupt_after(3)
+def _interrupted_run(fake, pm, run_dir, polls: int):
+    """A trainer whose polling of a never-ending job is interrupted by Ctrl-C; and the job id."""
+    fake.keep_next_job_running()
+    trainer = fake_trainer(fake, pm)
+    trainer.sleep = _interrupt_after(polls)
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(make_examples(12), run_dir=tmp_path)
-    job_id = json.loads((tmp_path / STATE_FILE).read_text())["job_id"]
-    assert fake_openai.job(job_id)["status"] == "running"
+        trainer.train(make_examples(12), run_dir=run_dir)
+    job_id = json.loads((run_dir / STATE_FILE).read_text())["job_id"]
+    assert fake.job(job_id)["status"] == "running"
+    return trainer, job_id
+
+
+def test_cancel_through_the_library(fake_openai, pm, tmp_path):
+    trainer, job_id = _interrupted_run(fake_openai, pm, tmp_path, polls=3)
     assert trainer.cancel(tmp_path) == "cancelled"
     assert fake_openai.job(job_id)["status"] == "cancelled"
     with pytest.raises(OpenAIJobCancelledError):
@@ -127,14 +133,9 @@ def test_cancel_through_the_library(fake_openai, pm, tmp_path):
 
 
 def test_keyboard_interrupt_leaves_job_running_and_rerun_reattaches(fake_openai, pm, tmp_path):
-    fake_openai.keep_next_job_running()
-    trainer = fake_trainer(fake_openai, pm)
-    trainer.sleep = _interrupt_after(2)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train(make_examples(12), run_dir=tmp_path)
+    trainer, job_id = _interrupted_run(fake_openai, pm, tmp_path, polls=2)
     assert any("keeps running" in line and str(tmp_path) in line for line in trainer.lines)
-    job_id = fake_openai.job_ids()[0]
-    assert fake_openai.job(job_id)["status"] == "running"
+    assert job_id == fake_openai.job_ids()[0]
 
     fake_openai.complete_job(job_id)
     again = fake_trainer(fake_openai, pm)
