@@ -186,13 +186,18 @@ def _messages(example: Any, index: int, line: int | None) -> list[Mapping[str, A
     return [m for m in messages if isinstance(m, Mapping)]
 
 
+_LINE_BREAKERS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
 def _json_line(example: Any, index: int) -> bytes:
     try:
         text = json.dumps(example, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise DataError(f"example {index} cannot be written as JSON: {exc}") from exc
-    # Legal in JSON, but some JSONL readers split lines on them: escape them.
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    # Legal unescaped in JSON, but line splitters (str.splitlines, some JSONL readers) break
+    # lines at them: escape them so one record is always one line for every reader.
+    for char, escape in _LINE_BREAKERS:
+        text = text.replace(char, escape)
     try:
         return (text + "\n").encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -203,6 +208,7 @@ def _json_line(example: Any, index: int) -> bytes:
 
 
 def _parse_line(raw: bytes, source: Path, line_no: int) -> dict[str, Any]:
+    raw = raw.rstrip(b"\r\n")
     if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # UTF-8 byte-order mark
     try:
