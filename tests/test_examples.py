@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finetunekit.errors import ConfigError, DataError, TemplateError
-from finetunekit.examples import ExampleSet, build_examples
+from finetunekit.examples import ExampleSet, as_example_set, build_examples
 from finetunekit.formatters import ResponseFormatter
 from finetunekit.plugins import create_plugin_manager
 from finetunekit.prompts import ROW_ID_FIELD, PromptGenerator
@@ -207,3 +207,12 @@ def test_real_rows_build_and_validate(pm, tmp_path):
     assert report.ok, report.to_text()
     assert report.n_examples == len(data) > 900 and report.epochs == 3
     assert report.tokens.max > 5 * report.tokens.median  # contents up to ~29k characters
+
+
+def test_as_example_set_accepts_sets_and_plain_sequences(pm):
+    built = build_examples(rows(2), "amazon-product", "amazon-product", plugins=pm)
+    assert as_example_set(built) is built
+    plain = as_example_set(iter(built.examples))
+    assert plain.examples == built.examples and plain.metadata == [{}, {}]
+    with pytest.raises(TypeError, match="sequence of example dicts"):
+        as_example_set({"messages": []})

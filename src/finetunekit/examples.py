@@ -173,6 +173,16 @@ class ExampleSet:
         return report
 
 
+def as_example_set(examples: ExampleSet | Iterable[Mapping[str, Any]]) -> ExampleSet:
+    """``examples`` itself if it is an ExampleSet, else a new one over its ``{"messages": ...}``
+    dicts (what trainers accept: an ExampleSet or any sequence of such dicts)."""
+    if isinstance(examples, ExampleSet):
+        return examples
+    if isinstance(examples, (str, bytes, Mapping)):
+        raise TypeError(f"expected an ExampleSet or a sequence of example dicts, got {type(examples).__name__}")
+    return ExampleSet(examples)
+
+
 def _skipped_issue(skipped: list[Skipped]) -> Issue:
     shown = "; ".join(f"{s.where}: {s.reason}" for s in skipped[:3])
     more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
