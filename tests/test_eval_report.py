@@ -102,7 +102,7 @@ def test_bad_training_metrics_name_the_file_and_column(report, tmp_path):
     assert not (tmp_path / "out" / "report.html").exists()
 
 
-def test_examples_show_the_worst_items_first_and_are_deterministic(pm):
+def test_examples_show_the_worst_items_first_and_are_deterministic(pm, tmp_path):
     train, test = product_rows()
     rows = train + test
     sets = build_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
@@ -118,6 +118,10 @@ def test_examples_show_the_worst_items_first_and_are_deterministic(pm):
     bravo = report.answers[(report.answers.row_id == "b") & (report.answers.split == "train-questions")]
     assert first[0] == int(bravo["item"].iloc[0])  # rouge_l 0: the worst
     assert report.primary_metric() == "rouge_l"
+    report.save(tmp_path, n_examples=3)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert f"#### Item {first[0]} (among the lowest rouge_l)" in md
+    assert "(every item shown)" in md  # unseen-products has only 2 items
 
 
 def test_pivot_and_markdown_summary(report):

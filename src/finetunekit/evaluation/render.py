@@ -40,16 +40,18 @@ def examples(report: EvaluationReport, split: str, n: int) -> list[Example]:
     ids = report.example_items(split, n)
     metric = report.primary_metric()
     frame = report.answers
+    chosen = frame[frame.split == split]["item"].nunique() > n  # else every item is shown
     out = []
     for rank, item in enumerate(ids):
         rows = frame[frame["item"] == item]
         first = rows.iloc[0]
-        worst = metric is not None and rank < (n + 1) // 2 and len(ids) == n
+        worst = chosen and metric is not None and rank < (n + 1) // 2
         answers = [
             (row["model"], str(row["answer"]), {m: float(row[m]) for m in report.metrics})
             for _, row in rows.iterrows()
         ]
-        out.append(Example(split, int(item), f"among the lowest {metric}" if worst else "drawn at random",
+        why = f"among the lowest {metric}" if worst else ("drawn at random" if chosen else "every item shown")
+        out.append(Example(split, int(item), why,
                            str(first["question"]), str(first["reference"]), answers))
     return out
 
