@@ -61,11 +61,11 @@ class JobPlan:
 
 def resolve_hyperparameters(requested: dict[str, Any], n_examples: int) -> dict[str, Any]:
     """Replace ``"auto"``/missing values the way OpenAI documents its defaults."""
-    from finetunekit.trainers.openai_estimate import default_n_epochs
+    from finetunekit.validation import default_epochs
 
     n_epochs = requested.get("n_epochs", "auto")
     if n_epochs in (None, "auto"):
-        n_epochs = default_n_epochs(n_examples)
+        n_epochs = default_epochs(n_examples)
     batch_size = requested.get("batch_size", "auto")
     if batch_size in (None, "auto"):
         batch_size = max(1, min(256, round(0.002 * n_examples)))

@@ -8,7 +8,6 @@ Rerunning with the same ``run_dir`` reattaches to the recorded job; nothing is p
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Union
@@ -28,6 +27,7 @@ from finetunekit.trainers.openai_job import (
     OpenAIJobFailedError,
     OpenAIRequestError,
     sha256,
+    validate,
     validation_errors,
     write_examples,
 )
@@ -102,17 +102,16 @@ class OpenAITrainer(Trainer):
         Writes the JSONL files into ``run_dir`` (what would be uploaded) and ``dry_run.json``.
         """
         run_dir = Path(run_dir)
-        train_bytes = write_examples(examples, run_dir / "train.jsonl")
-        errors = validation_errors(examples, run_dir / "train.jsonl", self.options.model)
+        write_examples(examples, run_dir / "train.jsonl")
+        report = validate(examples, self.options.model)
+        errors = [str(e) for e in report.errors]
         if validation is not None:
             write_examples(validation, run_dir / "validation.jsonl")
-            errors += [f"validation: {e}" for e in
-                       validation_errors(validation, run_dir / "validation.jsonl", self.options.model)]
-        parsed = [json.loads(line) for line in train_bytes.decode("utf-8").splitlines() if line]
-        report = dry_run_report(parsed, errors, model=self.options.model, n_epochs=self.options.n_epochs,
+            errors += [f"validation: {e}" for e in validation_errors(validation, self.options.model)]
+        result = dry_run_report(report, errors, n_epochs=self.options.n_epochs,
                                 price_per_million=price_per_million_tokens)
-        write_json(run_dir / "dry_run.json", report.model_dump(mode="json"))
-        return report
+        write_json(run_dir / "dry_run.json", result.model_dump(mode="json"))
+        return result
 
     def cancel(self, run_dir: str | Path) -> str:
         """Cancel the job recorded in ``run_dir``; return its status afterwards."""
@@ -130,7 +129,7 @@ class OpenAITrainer(Trainer):
 
     # ------------------------------------------------------------------ steps
     def _refuse_invalid(self, examples: Any, path: Path, what: str) -> None:
-        errors = validation_errors(examples, path, self.options.model)
+        errors = validation_errors(examples, self.options.model)
         if errors:
             raise InvalidExamplesError(what, errors, path)
 

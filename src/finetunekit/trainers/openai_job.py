@@ -8,19 +8,17 @@ It never holds the API key.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finetunekit.atomic import write_bytes, write_json
+from finetunekit.atomic import write_json
 from finetunekit.errors import ConfigError, DataError, FinetunekitError, TrainingError
 
 STATE_FILE = "openai_job.json"
-ROLES = ("system", "user", "assistant", "developer", "tool")
 MAX_LISTED_ERRORS = 5
 
 
@@ -103,56 +101,27 @@ class JobState(BaseModel):
                 "examples than these; use a new run_dir, or delete that file to start a new job")
 
 
-def jsonl_bytes(examples: Iterable[Any]) -> bytes:
-    """The JSONL training file for ``examples`` (an ExampleSet or dicts with ``messages``)."""
-    lines = []
-    for example in examples:
-        lines.append(json.dumps(dict(example), ensure_ascii=False, separators=(",", ":")))
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
-
-
 def sha256(data: bytes | None) -> str | None:
     """Hex SHA-256 of ``data`` (``None`` for ``None``)."""
     return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
 def write_examples(examples: Any, path: Path) -> bytes:
-    """Write the JSONL file of ``examples`` atomically and return its bytes."""
-    data = jsonl_bytes(examples)
-    write_bytes(path, data)
-    return data
+    """Write the JSONL training file of ``examples`` (an ExampleSet or ``{"messages"}`` dicts)
+    atomically and return its bytes."""
+    from finetunekit.examples import as_example_set
+
+    as_example_set(examples).to_jsonl(path)
+    return path.read_bytes()
 
 
-def validation_errors(examples: Any, path: Path, model: str) -> list[Any]:
-    """Problems found by ``ExampleSet.validate`` (or a minimal check when it is unavailable)."""
-    report = None
-    if hasattr(examples, "validate"):
-        report = examples.validate(model=model)
-    else:
-        try:
-            from finetunekit.examples import ExampleSet
-        except ImportError:
-            ExampleSet = None  # noqa: N806 - the core module is not installed yet
-        if ExampleSet is not None and hasattr(ExampleSet, "from_jsonl"):
-            report = ExampleSet.from_jsonl(path).validate(model=model)
-    if report is not None:
-        return [] if report.ok else list(report.errors)
-    return minimal_errors(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line)
+def validation_errors(examples: Any, model: str) -> list[Any]:
+    """The errors ``ExampleSet.validate(model=...)`` finds (warnings are not errors)."""
+    return list(validate(examples, model).errors)
 
 
-def minimal_errors(examples: Iterable[Any]) -> list[str]:
-    """The basic checks of OpenAI's chat format, one message per problem (example numbers from 1)."""
-    errors: list[str] = []
-    for number, example in enumerate(examples, start=1):
-        messages = example.get("messages") if isinstance(example, dict) else None
-        if not isinstance(messages, list) or not messages:
-            errors.append(f"example {number}: expected a non-empty 'messages' list")
-            continue
-        for index, message in enumerate(messages):
-            if not isinstance(message, dict) or message.get("role") not in ROLES:
-                errors.append(f"example {number}, message {index}: role must be one of {ROLES}")
-            elif not isinstance(message.get("content"), str) or not message["content"]:
-                errors.append(f"example {number}, message {index}: 'content' must be a non-empty string")
-        if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
-            errors.append(f"example {number}: no assistant message to learn from")
-    return errors
+def validate(examples: Any, model: str) -> Any:
+    """``ExampleSet.validate(model=model)`` of ``examples`` (a plain sequence is wrapped)."""
+    from finetunekit.examples import as_example_set
+
+    return as_example_set(examples).validate(model=model)
