@@ -15,7 +15,7 @@ from finetunekit.trainers.openai_job import (
     OpenAIJobCancelledError,
     OpenAIJobFailedError,
 )
-from openai_helpers import fake_trainer, make_examples
+from openai_helpers import REAL_ROWS, fake_trainer, make_examples, real_examples
 
 
 def test_happy_path_returns_model_metrics_and_checkpoints(fake_openai, pm, tmp_path):
@@ -208,3 +208,14 @@ def test_dry_run_estimates_cost_and_sends_nothing(fake_openai, pm, tmp_path):
     assert not bad.ok and "assistant" in " ".join(bad.errors)
     assert fake_openai.count(outcome=None) == 0
     assert (tmp_path / "dry_run.json").exists() and (tmp_path / "train.jsonl").exists()
+
+
+@pytest.mark.skipif(not REAL_ROWS.exists(), reason="real AmazonTitles rows not present")
+def test_real_amazon_rows_train_and_are_answered(fake_openai, pm, tmp_path):
+    examples = real_examples(30)
+    tuned = fake_trainer(fake_openai, pm).train(examples, run_dir=tmp_path)
+    uploaded = fake_openai.file_bytes(tuned.details["training_file"]).decode("utf-8")
+    assert [json.loads(line) for line in uploaded.splitlines()] == examples
+    chat = tuned.chat_model(plugins=pm, client=fake_openai.client(), progress=False)
+    questions = [e["messages"][0]["content"] for e in examples]
+    assert chat.answer(questions) == [e["messages"][1]["content"] for e in examples]
