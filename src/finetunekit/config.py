@@ -47,7 +47,7 @@ class DatasetConfig(_Section):
     )
     format: str | None = Field(default=None, description="Loader name; unset means: by file suffix.")
     columns: dict[str, str] | None = Field(
-        default=None, description="Map from the names templates use to the source's field names."
+        default=None, description="Map from source field names to the names templates use (only mapped fields are kept)."
     )
     limit: int | None = Field(default=None, gt=0, description="Read at most this many source rows.")
     clean: CleanConfig = Field(default_factory=CleanConfig, description="Cleaning rules.")
