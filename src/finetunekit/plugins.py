@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 
 import pluggy
 
 from finetunekit import hookspecs
+from finetunekit.errors import FinetunekitError
 
 ENTRY_POINT_GROUP = "finetunekit"
 
@@ -35,8 +37,29 @@ def create_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager
     for module_name in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
     if load_entrypoints:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        load_installed_plugins(pm)
     return pm
+
+
+class PluginLoadError(FinetunekitError, ImportError):
+    """An installed plugin's entry point could not be loaded or registered."""
+
+
+def load_installed_plugins(pm: pluggy.PluginManager) -> None:
+    """Register the module of every entry point in the ``finetunekit`` group, by its name.
+
+    A plugin that fails to import or register raises :class:`PluginLoadError` naming the
+    entry point and its distribution, so a user knows which package to fix or uninstall.
+    """
+    for dist in metadata.distributions():
+        for entry_point in dist.entry_points:
+            if entry_point.group != ENTRY_POINT_GROUP or pm.has_plugin(entry_point.name):
+                continue
+            where = f"plugin {entry_point.name!r} ({entry_point.value}, from {dist.metadata['Name']})"
+            try:
+                pm.register(entry_point.load(), name=entry_point.name)
+            except Exception as exc:
+                raise PluginLoadError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from exc
 
 
 def default_plugin_manager() -> pluggy.PluginManager:
