@@ -91,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         pipeline = ftk.Pipeline.from_config(config, fresh=args.fresh)
         if args.dry_run:
-            prepared = pipeline.prepare()
-            print((pipeline.run_dir / "examples" / "validation.txt").read_text(encoding="utf-8"))
-            print(f"dry run: {len(prepared.examples)} examples prepared in {pipeline.run_dir}; nothing uploaded")
+            print(pipeline.dry_run())
+            print(f"dry run: examples prepared in {pipeline.run_dir / 'examples'}; nothing was trained or uploaded")
             return 0
         report = pipeline.run()
     except FinetunekitError as exc:

@@ -70,8 +70,8 @@ def _run(args: argparse.Namespace) -> None:
 
 def _prepare(args: argparse.Namespace) -> None:
     pipeline = _pipeline(args)
+    print(pipeline.dry_run())
     prepared = pipeline.prepare()
-    print((pipeline.run_dir / "examples" / "validation.txt").read_text(encoding="utf-8"))
     print(f"{len(prepared.train)} training rows, {len(prepared.test)} held-out rows, {len(prepared.examples)} examples")
     print(f"examples: {pipeline.run_dir / 'examples' / 'train.jsonl'}")
 

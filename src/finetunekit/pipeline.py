@@ -92,6 +92,19 @@ class Pipeline:
         validation = json.loads((self.run_dir / "examples" / "validation.json").read_text(encoding="utf-8"))
         return PreparedData(train=train, test=test, examples=examples, validation=validation)
 
+    def dry_run(self) -> str:
+        """Prepare, then ask the trainer what training would do (tokens, epochs, cost); train nothing.
+
+        The answer is also written to ``examples/dry_run.txt``.
+        """
+        from finetunekit.registry import get_trainer
+
+        prepared = self.prepare()
+        trainer = get_trainer(self.config.trainer.name, plugins=self.plugins, **self._trainer_options())
+        text = str(trainer.dry_run(prepared.examples, run_dir=self.run_dir / "dry_run"))
+        write_text(self.run_dir / "examples" / "dry_run.txt", text + "\n")
+        return text
+
     def train(self) -> Any:
         """Fine-tune (resuming an interrupted run); returns the FineTunedModel."""
         from finetunekit.registry import get_trainer

@@ -54,3 +54,13 @@ class Trainer(Component, abc.ABC):
 
         Rerunning with the same ``run_dir`` resumes or reattaches rather than starting over.
         """
+
+    def dry_run(self, examples: ExampleSet, validation: ExampleSet | None = None, *, run_dir: str | Path) -> Any:
+        """What training would do, without training or sending anything: by default, the
+        examples' validation report (token statistics, epochs, billed-token estimate).
+
+        Backends that can say more (the OpenAI one estimates the cost) override this.
+        """
+        from finetunekit.examples import as_example_set
+
+        return as_example_set(examples).validate(model=getattr(self.options, "model", None))
