@@ -43,15 +43,26 @@ class DataError(FinetunekitError, ValueError):
         if field is not None:
             where.append(f"field {field!r}")
         prefix = ", ".join(where)
+        self.message = message
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    def __reduce__(self):  # keep path/line/column/field across pickling (worker processes)
+        return (_rebuild_data_error, (type(self), self.message, self.path, self.line, self.column, self.field))
+
+
+def _rebuild_data_error(cls, message, path, line, column, field):  # type: ignore[no-untyped-def]
+    return cls(message, path=path, line=line, column=column, field=field)
 
 
 class MissingDependencyError(FinetunekitError, ImportError):
     """An optional dependency is not installed; the message gives the install command."""
 
     def __init__(self, what: str, install: str) -> None:
-        self.install = install
+        self.what, self.install = what, install
         super().__init__(f"{what} is not installed. Install it with: {install}")
+
+    def __reduce__(self):  # picklable despite the two-argument constructor
+        return (type(self), (self.what, self.install))
 
 
 class TrainingError(FinetunekitError, RuntimeError):

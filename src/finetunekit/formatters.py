@@ -52,6 +52,10 @@ def resolve_formatter(
         return spec
     if isinstance(spec, type) and issubclass(spec, ResponseFormatter):
         return spec()
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"a formatter must be a ResponseFormatter, a registered name or a template string, got {spec!r}"
+        )
     if "{" in spec:
         return ResponseFormatter(spec)
     from finetunekit.registry import registry_for

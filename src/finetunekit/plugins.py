@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 
 import pluggy
@@ -40,9 +39,12 @@ def create_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager
     return pm
 
 
-@functools.lru_cache(maxsize=1)
 def default_plugin_manager() -> pluggy.PluginManager:
-    """The manager used when a caller passes none: built lazily, on first use, never at import."""
+    """The manager used when a caller passes none: a fresh one per call, never a global.
+
+    Building one takes a few milliseconds, and not caching it means a plugin installed while
+    the process runs is found, and nothing one caller registers leaks into another.
+    """
     return create_plugin_manager(load_entrypoints=True)
 
 

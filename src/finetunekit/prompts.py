@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import pluggy
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from finetunekit.errors import TemplateError
 from finetunekit.hookspecs import hookimpl
@@ -40,10 +40,37 @@ class PromptTemplateSet(BaseModel):
             raise TemplateError("a template set must not repeat a template")
         return templates
 
+    def __init__(self, **data: Any) -> None:
+        # pydantic calls a custom __init__ from model_validate too, so this covers both paths.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            _raise_template_error(exc, data.get("name"))
+            raise
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> PromptTemplateSet:  # type: ignore[override]
+        """Validate ``obj``; an unsafe or malformed template raises :class:`TemplateError`."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            _raise_template_error(exc, obj.get("name") if isinstance(obj, Mapping) else None)
+            raise
+
     @property
     def fields(self) -> tuple[str, ...]:
         """Every field any template of the set uses."""
         return tuple(dict.fromkeys(f for t in self.templates for f in SafeTemplate(t).fields))
+
+
+def _raise_template_error(exc: ValidationError, name: Any) -> None:
+    """Re-raise the :class:`TemplateError` pydantic wrapped (it wraps every ValueError)."""
+    for error in exc.errors():
+        original = (error.get("ctx") or {}).get("error")
+        if isinstance(original, TemplateError):
+            prefix = f"prompt template set {name!r}: "
+            message = str(original)
+            raise TemplateError(message if message.startswith(prefix) else prefix + message) from exc
 
 
 @dataclass(frozen=True)
@@ -56,7 +83,12 @@ class Question:
 
 
 class PromptGenerator:
-    """Turns rows into question texts from a named template set, deterministically per seed."""
+    """Turns rows into question texts from a named template set, deterministically per seed.
+
+    The template for a row is picked from a hash of ``(seed, row id)`` (the row's
+    ``_row_id``, else its position), so a row gets the same question whatever other rows
+    are around it: sampling, splitting or skipping rows never changes another row's question.
+    """
 
     def __init__(
         self,
@@ -69,31 +101,36 @@ class PromptGenerator:
         self.seed = seed
         self._templates = [SafeTemplate(t) for t in self.template_set.templates]
 
+    def question(self, row: Mapping[str, Any], index: int = 0) -> Question:
+        """The question for one row; ``index`` (its position) stands in for a missing row id."""
+        row_id = row.get(ROW_ID_FIELD, index)
+        digest = hashlib.blake2b(f"{self.seed}\x1f{row_id!r}".encode(), digest_size=8).digest()
+        template = self._templates[int.from_bytes(digest, "big") % len(self._templates)]
+        return _render(template, row, row_id)
+
+    def all_questions(self, row: Mapping[str, Any], index: int = 0) -> list[Question]:
+        """One question per template of the set for one row, in the set's order."""
+        row_id = row.get(ROW_ID_FIELD, index)
+        return [_render(template, row, row_id) for template in self._templates]
+
     def questions(self, rows: Iterable[Mapping[str, Any]]) -> list[Question]:
-        """One question per row, its template picked by a generator seeded with ``seed``."""
-        rng = random.Random(self.seed)
-        out = []
-        for index, row in enumerate(rows):
-            template = rng.choice(self._templates)
-            out.append(self._question(template, row, index))
-        return out
+        """One question per row (see :meth:`question`)."""
+        return [self.question(row, index) for index, row in enumerate(rows)]
 
     def expand(self, rows: Iterable[Mapping[str, Any]]) -> list[Question]:
         """Every template applied to every row (rows outer, templates inner)."""
-        return [
-            self._question(template, row, index)
-            for index, row in enumerate(rows)
-            for template in self._templates
-        ]
+        return [q for index, row in enumerate(rows) for q in self.all_questions(row, index)]
 
     def generate(self, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         """The question texts of :meth:`questions`."""
         return [q.text for q in self.questions(rows)]
 
-    @staticmethod
-    def _question(template: SafeTemplate, row: Mapping[str, Any], index: int) -> Question:
-        row_id = row.get(ROW_ID_FIELD, index)
-        return Question(row_id=row_id, template=template.text, text=template.render(row, row_id=row_id))
+    def __repr__(self) -> str:
+        return f"PromptGenerator(templates={self.template_set.name!r}, seed={self.seed!r})"
+
+
+def _render(template: SafeTemplate, row: Mapping[str, Any], row_id: Any) -> Question:
+    return Question(row_id=row_id, template=template.text, text=template.render(row, row_id=row_id))
 
 
 def resolve_template_set(

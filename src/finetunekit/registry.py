@@ -25,6 +25,9 @@ class UnknownComponentError(FinetunekitError, LookupError):
         names = ", ".join(repr(n) for n in available) or "none"
         super().__init__(f"unknown {kind} {name!r}; available: {names}")
 
+    def __reduce__(self):  # picklable despite the three-argument constructor
+        return (type(self), (self.kind, self.name, self.available))
+
 
 class DuplicateComponentError(FinetunekitError, ValueError):
     """Two plugins registered the same name for the same kind of component."""
@@ -36,6 +39,9 @@ class DuplicateComponentError(FinetunekitError, ValueError):
             f"{kind} {name!r} is registered twice: by plugin {first_plugin!r} and by plugin "
             f"{second_plugin!r}; uninstall one of them or rename the component"
         )
+
+    def __reduce__(self):  # picklable despite the four-argument constructor
+        return (type(self), (self.kind, self.name, self.first_plugin, self.second_plugin))
 
 
 class InvalidComponentError(FinetunekitError, TypeError):

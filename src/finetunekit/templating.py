@@ -7,6 +7,8 @@ rejected when the template is created, so a template can never reach past a row'
 
 from __future__ import annotations
 
+import math
+import numbers
 import string
 from typing import Any, Mapping
 
@@ -47,7 +49,7 @@ class SafeTemplate:
             out.append(literal)
             if field is None:
                 continue
-            if field not in row or row[field] is None:
+            if field not in row or is_missing(row[field]):
                 where = f"row {row_id!r}" if row_id is not None else "row"
                 raise TemplateError(
                     f"{where} has no value for field {field!r} used by template {self.text!r}; "
@@ -64,6 +66,19 @@ class SafeTemplate:
 
     def __hash__(self) -> int:
         return hash(self.text)
+
+
+def is_missing(value: Any) -> bool:
+    """True for ``None`` and the missing-value markers of pandas/numpy (NaN, ``pd.NA``, ``NaT``).
+
+    Rows that come from a DataFrame carry NaN for an empty cell; rendering it would put the
+    text "nan" into a training example.
+    """
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return math.isnan(value)  # float, numpy floating scalars
+    return False
 
 
 def _parse(text: str) -> list[tuple[str, str | None]]:

@@ -1,18 +1,32 @@
-"""The Metric interface."""
+"""The Metric interface: what a metric plugin implements."""
 
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from typing import Any, ClassVar, Sequence
 
 from finetunekit.component import Component
+
+#: What a metric may compare an answer with; see :meth:`Metric.reference_of`.
+REFERENCE_KINDS = ("content", "target", "prefix", "none")
 
 
 class Metric(Component, abc.ABC):
     """Scores one answer against its reference, in [0, 1], and aggregates over a set.
 
-    Subclasses set ``name`` and ``Options`` and implement :meth:`score`.
+    Subclasses set ``name`` (and ``Options`` if they take any) and implement :meth:`score`.
+    ``reference`` says which part of an eval item ``score`` receives as its reference:
+
+    - ``"content"``: the knowledge itself (for the Amazon task, the product description);
+    - ``"target"``: the whole formatted answer the model was trained to give;
+    - ``"prefix"``: the fixed opening of that answer (``"This is what I know about X from Amazon:"``);
+    - ``"none"``: nothing (``score`` gets ``""``), for metrics of the answer alone.
+
+    ``higher_is_better`` is shown in reports (``False`` for e.g. a refusal rate).
     """
+
+    reference: ClassVar[str] = "content"
+    higher_is_better: ClassVar[bool | None] = True
 
     @abc.abstractmethod
     def score(self, answer: str, reference: str) -> float:
@@ -21,3 +35,24 @@ class Metric(Component, abc.ABC):
     def aggregate(self, scores: Sequence[float]) -> float:
         """The set's figure: the mean by default (0.0 for an empty set)."""
         return sum(scores) / len(scores) if scores else 0.0
+
+    def reference_of(self, item: Any) -> str:
+        """The text of ``item`` (an ``EvalItem``) that :meth:`score` compares with."""
+        if self.reference == "none":
+            return ""
+        if self.reference not in REFERENCE_KINDS:
+            raise ValueError(
+                f"metric {self.name!r} declares reference={self.reference!r}; expected one of {REFERENCE_KINDS}"
+            )
+        return str(getattr(item, self.reference))
+
+    def score_item(self, answer: str, item: Any) -> float:
+        """The score of ``answer`` to ``item``: :meth:`score` against :meth:`reference_of`."""
+        return self.score(answer, self.reference_of(item))
+
+    def extra_figures(self, answers: Sequence[str], items: Sequence[Any]) -> dict[str, float]:
+        """Further set-level figures to report beside the aggregate, as ``{key: value}``.
+
+        Each becomes a summary row named ``"<metric>:<key>"``. None by default.
+        """
+        return {}

@@ -1,1 +1,229 @@
-"""Placeholder: implemented in its own change."""
+"""Trainer "openai": supervised fine-tuning through the OpenAI API (or Azure / compatible).
+
+Validate → write JSONL → upload → create the job → record ids in ``openai_job.json`` →
+poll (status changes and events shown) → metrics, checkpoints and a ``FineTunedModel``.
+Rerunning with the same ``run_dir`` reattaches to the recorded job; nothing is paid twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal, Union
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from finetunekit.atomic import write_json
+from finetunekit.hookspecs import hookimpl
+from finetunekit.models.openai_client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, redact
+from finetunekit.trainers.base import FineTunedModel, Trainer
+from finetunekit.trainers.openai_estimate import DryRunReport, dry_run_report
+from finetunekit.trainers.openai_job import (
+    STATE_FILE,
+    InvalidExamplesError,
+    JobState,
+    OpenAIJobCancelledError,
+    OpenAIJobFailedError,
+    OpenAIRequestError,
+    sha256,
+    validate,
+    validation_errors,
+    write_examples,
+)
+from finetunekit.trainers.openai_poll import JobPoller, say_to_stderr
+from finetunekit.trainers.openai_results import fine_tuned_model, list_checkpoints, save_metrics
+
+RUN_TOKEN_KEY = "finetunekit_run"
+Auto = Literal["auto"]
+
+
+class OpenAITrainer(Trainer):
+    """Fine-tunes a hosted model with the OpenAI fine-tuning API (``method="supervised"``)."""
+
+    name = "openai"
+
+    class Options(OpenAIConnectionOptions):
+        """Model, hyperparameters (each ``"auto"`` or a value), job settings and connection."""
+
+        model: str = Field(default="gpt-4o-mini-2024-07-18", description="Base model to fine-tune.")
+        n_epochs: Union[Auto, PositiveInt] = "auto"
+        batch_size: Union[Auto, PositiveInt] = "auto"
+        learning_rate_multiplier: Union[Auto, PositiveFloat] = "auto"
+        suffix: str | None = Field(default=None, max_length=64, description="Added to the model name.")
+        seed: int | None = None
+        metadata: dict[str, str] | None = Field(default=None, description="Up to 15 key/values on the job.")
+        poll_interval_min: float = Field(default=2.0, gt=0, description="Seconds between polls after a change.")
+        poll_interval_max: float = Field(default=60.0, gt=0, description="Longest wait between polls.")
+
+        @model_validator(mode="after")
+        def _check(self) -> OpenAITrainer.Options:
+            if self.poll_interval_max < self.poll_interval_min:
+                raise ValueError("poll_interval_max must be >= poll_interval_min")
+            if self.metadata and (len(self.metadata) > 15 or RUN_TOKEN_KEY in self.metadata):
+                raise ValueError(f"metadata takes at most 15 keys, and not {RUN_TOKEN_KEY!r} (used by finetunekit)")
+            return self
+
+    #: where progress lines go, and how to wait between polls (tests may replace them)
+    say: Callable[[str], None] = staticmethod(say_to_stderr)
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+
+    def train(self, examples: Any, validation: Any = None, *, run_dir: str | Path) -> FineTunedModel:
+        """Fine-tune on ``examples`` (and ``validation``), reattaching to a job ``run_dir`` records."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        options = self.options
+        train_bytes = write_examples(examples, run_dir / "train.jsonl")
+        valid_bytes = write_examples(validation, run_dir / "validation.jsonl") if validation is not None else None
+        state = JobState.load(run_dir)
+        if state is not None:
+            state.check_same_data(sha256(train_bytes), sha256(valid_bytes), run_dir)
+        else:
+            self._refuse_invalid(examples, run_dir / "train.jsonl", "training")
+            if validation is not None:
+                self._refuse_invalid(validation, run_dir / "validation.jsonl", "validation")
+        client = build_client(options)
+        with self._api_errors(client):
+            if state is None:
+                state = JobState(base_model=options.model, endpoint=endpoint_of(client),
+                                 training_sha256=sha256(train_bytes), validation_sha256=sha256(valid_bytes))
+                state.save(run_dir)
+            if state.job_id is None:
+                self._start_job(client, state, run_dir, train_bytes, valid_bytes)
+            else:
+                self.say(f"[openai] reattaching to job {state.job_id} recorded in {run_dir / STATE_FILE}")
+            job = self._poll(client, state, run_dir)
+            return self._finish(client, job, run_dir)
+
+    def dry_run(self, examples: Any, validation: Any = None, *, run_dir: str | Path,
+                price_per_million_tokens: float | None = None) -> DryRunReport:
+        """Validate, count tokens and estimate the cost without sending anything.
+
+        Writes the JSONL files into ``run_dir`` (what would be uploaded) and ``dry_run.json``.
+        """
+        run_dir = Path(run_dir)
+        write_examples(examples, run_dir / "train.jsonl")
+        report = validate(examples, self.options.model)
+        errors = [str(e) for e in report.errors]
+        if validation is not None:
+            write_examples(validation, run_dir / "validation.jsonl")
+            errors += [f"validation: {e}" for e in validation_errors(validation, self.options.model)]
+        result = dry_run_report(report, errors, n_epochs=self.options.n_epochs,
+                                price_per_million=price_per_million_tokens)
+        write_json(run_dir / "dry_run.json", result.model_dump(mode="json"))
+        return result
+
+    def cancel(self, run_dir: str | Path) -> str:
+        """Cancel the job recorded in ``run_dir``; return its status afterwards."""
+        run_dir = Path(run_dir)
+        state = JobState.load(run_dir)
+        if state is None or state.job_id is None:
+            raise FileNotFoundError(f"{run_dir / STATE_FILE} records no OpenAI job to cancel")
+        client = build_client(self.options)
+        with self._api_errors(client):
+            job = client.fine_tuning.jobs.cancel(state.job_id)
+        state.status = str(job.status)
+        state.save(run_dir)
+        self.say(f"[openai] job {state.job_id}: cancel requested, status {job.status}")
+        return state.status
+
+    # ------------------------------------------------------------------ steps
+    def _refuse_invalid(self, examples: Any, path: Path, what: str) -> None:
+        errors = validation_errors(examples, self.options.model)
+        if errors:
+            raise InvalidExamplesError(what, errors, path)
+
+    def _start_job(self, client: Any, state: JobState, run_dir: Path, train: bytes, valid: bytes | None) -> None:
+        """Upload what is not uploaded yet and create the job (or find the one a crash left)."""
+        if state.training_file_id is None:
+            state.training_file_id = self._upload(client, "train.jsonl", train)
+            state.save(run_dir)
+        if valid is not None and state.validation_file_id is None:
+            state.validation_file_id = self._upload(client, "validation.jsonl", valid)
+            state.save(run_dir)
+        job = self._job_created_before(client, state)
+        if job is None:
+            job = client.fine_tuning.jobs.create(**self._job_request(state))
+            self.say(f"[openai] created job {job.id} ({state.base_model})")
+        else:
+            self.say(f"[openai] found job {job.id} created by an interrupted run; reattaching")
+        state.job_id, state.status = job.id, str(job.status)
+        state.save(run_dir)
+
+    def _upload(self, client: Any, filename: str, data: bytes) -> str:
+        uploaded = client.files.create(file=(filename, data), purpose="fine-tune")
+        self.say(f"[openai] uploaded {filename} ({len(data):,} bytes) as {uploaded.id}")
+        return uploaded.id
+
+    def _job_created_before(self, client: Any, state: JobState) -> Any:
+        """A job carrying this run's token: created by a run killed before it could record it."""
+        for job in client.fine_tuning.jobs.list(limit=100, metadata={RUN_TOKEN_KEY: state.run_token}):
+            if (job.metadata or {}).get(RUN_TOKEN_KEY) == state.run_token:
+                return job
+        return None
+
+    def _job_request(self, state: JobState) -> dict[str, Any]:
+        options = self.options
+        hyperparameters = {"n_epochs": options.n_epochs, "batch_size": options.batch_size,
+                           "learning_rate_multiplier": options.learning_rate_multiplier}
+        request: dict[str, Any] = {
+            "model": state.base_model,
+            "training_file": state.training_file_id,
+            "method": {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
+            "metadata": {**(options.metadata or {}), RUN_TOKEN_KEY: state.run_token},
+        }
+        for key in ("suffix", "seed"):
+            if getattr(options, key) is not None:
+                request[key] = getattr(options, key)
+        if state.validation_file_id:
+            request["validation_file"] = state.validation_file_id
+        return request
+
+    def _poll(self, client: Any, state: JobState, run_dir: Path) -> Any:
+        def record(job: Any) -> None:
+            state.status, state.fine_tuned_model = str(job.status), job.fine_tuned_model
+            state.save(run_dir)
+
+        poller = JobPoller(client, state.job_id, min_interval=self.options.poll_interval_min,
+                           max_interval=self.options.poll_interval_max, on_status=record,
+                           say=self.say, sleep=self.sleep)
+        try:
+            return poller.poll()
+        except KeyboardInterrupt:
+            self.say(f"[openai] interrupted: job {state.job_id} keeps running on the server. Reattach with "
+                     f"trainer.train(examples, run_dir={str(run_dir)!r}) (same examples), or cancel it with "
+                     f"trainer.cancel({str(run_dir)!r}).")
+            raise
+
+    def _finish(self, client: Any, job: Any, run_dir: Path) -> FineTunedModel:
+        if job.status == "failed":
+            error = job.error
+            raise OpenAIJobFailedError(job.id, "failed", getattr(error, "code", None),
+                                       getattr(error, "message", None) or "no error message given", run_dir)
+        if job.status == "cancelled":
+            raise OpenAIJobCancelledError(job.id, "cancelled", None, "the job was cancelled", run_dir)
+        metrics_path = save_metrics(client, job, run_dir, self.say)
+        result = fine_tuned_model(job, metrics_path, list_checkpoints(client, job.id), self.options.base_url)
+        write_json(run_dir / "fine_tuned_model.json", result.model_dump(mode="json"))
+        self.say(f"[openai] fine-tuned model {result.model} ({job.trained_tokens} trained tokens)")
+        return result
+
+    @contextlib.contextmanager
+    def _api_errors(self, client: Any) -> Iterator[None]:
+        """Turn the SDK's errors into :class:`OpenAIRequestError` with the key redacted."""
+        import openai
+
+        try:
+            yield
+        except openai.APIError as exc:
+            message = redact(f"{type(exc).__name__}: {exc}", api_key_of(client))
+            raise OpenAIRequestError(
+                f"OpenAI API request failed after retries ({endpoint_of(client)}): {message}",
+                status_code=getattr(exc, "status_code", None), request_id=getattr(exc, "request_id", None),
+            ) from None
+
+
+@hookimpl
+def register_trainers(register: Callable[[Any], None]) -> None:
+    """Register the "openai" trainer."""
+    register(OpenAITrainer)

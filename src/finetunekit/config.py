@@ -1,0 +1,174 @@
+"""``PipelineConfig``: one validated description of a whole run, loadable from TOML."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from finetunekit.component import format_validation_error, validate_options
+from finetunekit.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DEFAULT_METRICS = ("format", "rouge_l", "token_f1", "exact_match", "refusal", "answer_length")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CleanConfig(_Section):
+    """How rows are cleaned before sampling."""
+
+    required: list[str] = Field(
+        default_factory=lambda: ["title", "content"],
+        description="Fields that must be present and non-empty; other rows are dropped.",
+    )
+    min_content_length: int = Field(default=0, ge=0, description="Drop rows whose content is shorter (characters).")
+    drop_duplicate_titles: bool = Field(default=True, description="Keep only the first row of each title.")
+
+
+class DatasetConfig(_Section):
+    """Where rows come from and which of them are used."""
+
+    source: str | None = Field(
+        default=None,
+        description="Path of the source file (JSON Lines, .json.gz, CSV, Parquet); "
+        "unset means the AmazonTitles sample shipped with finetunekit.",
+    )
+    format: str | None = Field(default=None, description="Loader name; unset means: by file suffix.")
+    columns: dict[str, str] | None = Field(
+        default=None, description="Map from the names templates use to the source's field names."
+    )
+    limit: int | None = Field(default=None, gt=0, description="Read at most this many source rows.")
+    clean: CleanConfig = Field(default_factory=CleanConfig, description="Cleaning rules.")
+    sample_size: int | None = Field(
+        default=None, gt=0, description="Rows drawn (seeded) after cleaning, before the split; unset means all."
+    )
+    test_size: float = Field(
+        default=0.2, gt=0, description="Held-out rows for unseen-products: a fraction (< 1) or a count (>= 1)."
+    )
+
+
+class PromptsConfig(_Section):
+    """Which question templates are used."""
+
+    train: str = Field(default="amazon-product", description="Template set used for the training questions.")
+    paraphrased: str = Field(
+        default="amazon-product-paraphrased",
+        description="Template set for the paraphrased eval split; must share no template with `train`.",
+    )
+    expand: bool = Field(default=False, description="Use every training template for every row.")
+
+
+class ComponentConfig(_Section):
+    """A registered component by name, with options that its own Options model validates."""
+
+    name: str = Field(description="Registered name of the component.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Options for the component.")
+
+
+class EvaluationConfig(_Section):
+    """What is measured, on which models."""
+
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), description="Metric names.")
+    base_model: ComponentConfig = Field(
+        default_factory=lambda: ComponentConfig(name="local", options={"model": "smollm2-135m-instruct"}),
+        description="The chat model that answers as the base model.",
+    )
+    chat_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options given to both chat models (base and fine-tuned), e.g. max_new_tokens.",
+    )
+    limit: int | None = Field(default=None, gt=0, description="At most this many questions per eval split.")
+
+
+class PipelineConfig(_Section):
+    """A whole run: data, examples, training and evaluation."""
+
+    run_dir: str = Field(default="runs/amazon-titles", description="Directory that receives every artifact.")
+    seed: int = Field(default=42, description="Seed for sampling, splitting, template choice and training.")
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="Source rows.")
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig, description="Question templates.")
+    formatter: str = Field(
+        default="amazon-product",
+        description="Registered response formatter name, or a template string with {field} placeholders.",
+    )
+    system: str | None = Field(default=None, description="System message put before every question.")
+    trainer: ComponentConfig = Field(
+        default_factory=lambda: ComponentConfig(name="local", options={"model": "smollm2-135m-instruct"}),
+        description="The trainer and its options.",
+    )
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="Evaluation settings.")
+
+    def fingerprint(self) -> str:
+        """A stable hash of the settings that change a run's results (``run_dir`` excluded)."""
+        data = self.model_dump(mode="json", exclude={"run_dir"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def check_components(self, plugins: pluggy.PluginManager | None = None) -> None:
+        """Check that every named component exists and that its options are valid."""
+        from finetunekit.registry import registry_for
+
+        checks = [
+            ("register_trainers", self.trainer.name, self.trainer.options, "trainer.options"),
+            (
+                "register_chat_models",
+                self.evaluation.base_model.name,
+                {**self.evaluation.chat_options, **self.evaluation.base_model.options},
+                "evaluation.base_model.options",
+            ),
+        ]
+        for hook, name, options, where in checks:
+            cls = _lookup(hook, name, where.rsplit(".", 1)[0] + ".name", plugins)
+            validate_options(cls.Options, options, where=where)
+        for i, metric in enumerate(self.evaluation.metrics):
+            _lookup("register_metrics", metric, f"evaluation.metrics[{i}]", plugins)
+        for where, template_set in (("prompts.train", self.prompts.train), ("prompts.paraphrased", self.prompts.paraphrased)):
+            _lookup("register_prompt_templates", template_set, where, plugins)
+        registry = registry_for("register_prompt_templates", plugins)
+        shared = set(registry.get(self.prompts.train).templates) & set(registry.get(self.prompts.paraphrased).templates)
+        if shared:
+            raise ConfigError(f"prompts.paraphrased shares templates with prompts.train: {sorted(shared)}")
+
+
+def _lookup(hook: str, name: str, where: str, plugins: pluggy.PluginManager | None) -> Any:
+    from finetunekit.registry import UnknownComponentError, registry_for
+
+    try:
+        return registry_for(hook, plugins).get(name)
+    except UnknownComponentError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def parse_config(data: dict[str, Any], *, source: str = "config") -> PipelineConfig:
+    """Validate a mapping as a PipelineConfig; errors name their path (``trainer.options.x``)."""
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {format_validation_error(exc)}") from exc
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_config(data, source=str(path))
+
+

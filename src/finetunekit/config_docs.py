@@ -1,0 +1,44 @@
+"""The configuration reference table, generated from ``PipelineConfig``'s field descriptions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from finetunekit.config import PipelineConfig
+
+
+def config_fields(model: type[BaseModel] = PipelineConfig, prefix: str = "") -> Iterator[tuple[str, str, str]]:
+    """``(dotted path, default, description)`` for every field, sections expanded in place."""
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            default = _default(field)
+            yield path, default if len(default) <= 80 else "(section)", field.description or ""
+            yield from config_fields(annotation, prefix=f"{path}.")
+            continue
+        yield path, _default(field), field.description or ""
+
+
+def _default(field: Any) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+    elif field.default is PydanticUndefined:
+        return "required"
+    else:
+        value = field.default
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    return json.dumps(value)
+
+
+def config_reference_markdown() -> str:
+    """A Markdown table of every config field: path, default and description."""
+    lines = ["| field | default | description |", "| --- | --- | --- |"]
+    for path, default, description in config_fields():
+        lines.append(f"| `{path}` | `{default}` | {description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,182 @@
+"""Row cleaning: text normalisation and the rules that drop rows, with a count per rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+from typing import Any, Iterable, Iterator, Sequence
+
+from finetunekit.data.reports import CleanReport
+
+#: Contents that say nothing about the product, seen in the AmazonTitles corpus. Compared
+#: with the whole cleaned content, ignoring case. Strings match exactly; patterns fully.
+DEFAULT_JUNK_CONTENTS: tuple[str | re.Pattern[str], ...] = (
+    "Book by",
+    "VHS Tape",
+    "VHS",
+    "DVD",
+    "Audio CD",
+    "Audio Cassette",
+    "Paperback",
+    "Hardcover",
+    "Kindle Edition",
+    "Library of Liberal Arts title.",
+    "Previously published by Macmillan.",
+    re.compile(r"(?:Book|Written|Edited|Illustrated|Selected|Compiled) by", re.IGNORECASE),
+    # language notes: "Text: English, French (translation)Original Language: German"
+    re.compile(r"Text: [A-Z][a-z]+(?:, [A-Z][a-z]+)*(?: \(translation\))?(?: ?Original Language: [A-Z][a-z]+)?"),
+)
+
+#: Amazon's edition note, e.g. "--This text refers to thePaperbackedition."
+_EDITION_NOTE = re.compile(r"--\s*This text refers to\b.{0,80}?edition(?: of this title)?\.?")
+
+RULES = ("missing_required", "too_short", "junk_content", "duplicate_title")
+
+#: Passes after which normalisation stops even if it still changes the text (it never should).
+_MAX_PASSES = 10
+
+
+def normalize_text(text: str) -> str:
+    """Unescape HTML entities, drop Amazon's edition notes, collapse whitespace; repeat until stable.
+
+    Repeating makes it idempotent (``normalize_text(normalize_text(s)) == normalize_text(s)``),
+    which also unescapes double-escaped entities such as ``&amp;#39;``. Text that needs no
+    change is returned as the same object (a fast path: most of a corpus needs none).
+    """
+    if (
+        "&" not in text
+        and "  " not in text
+        and text.isprintable()  # so no whitespace but " ": all other whitespace is unprintable
+        and text[:1] != " "
+        and text[-1:] != " "
+        and "This text refers to" not in text
+    ):
+        return text
+    for _ in range(_MAX_PASSES):
+        once = _normalize_once(text)
+        if once == text:
+            return text
+        text = once
+        if "&" not in text and "This text refers to" not in text:
+            return text  # whitespace collapsing alone is stable: no further pass can change it
+    return text
+
+
+def _normalize_once(text: str) -> str:
+    if "&" in text:
+        text = html.unescape(text)
+    if "This text refers to" in text:
+        text = _EDITION_NOTE.sub(" ", text)
+    return " ".join(text.split())
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanOptions:
+    """The cleaning rules, as passed to ``Dataset.clean``."""
+
+    min_content_length: int = 0
+    required: tuple[str, ...] = ("title", "content")
+    drop_duplicate_titles: bool = True
+    junk_contents: tuple[str | re.Pattern[str], ...] = DEFAULT_JUNK_CONTENTS
+    title_field: str = "title"
+    content_field: str = "content"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        min_content_length: int = 0,
+        required: Sequence[str] | str = ("title", "content"),
+        drop_duplicate_titles: bool = True,
+        junk_contents: Iterable[str | re.Pattern[str]] | None = DEFAULT_JUNK_CONTENTS,
+        title_field: str = "title",
+        content_field: str = "content",
+    ) -> CleanOptions:
+        """Validated options (a single ``required`` name is accepted; ``None`` junk means none)."""
+        from finetunekit.errors import ConfigError
+
+        if isinstance(min_content_length, bool) or not isinstance(min_content_length, int) or min_content_length < 0:
+            raise ConfigError(f"min_content_length must be a non-negative integer, got {min_content_length!r}")
+        required = (required,) if isinstance(required, str) else tuple(required)
+        junk = tuple(junk_contents or ())
+        for item in junk:
+            if not isinstance(item, (str, re.Pattern)):
+                raise ConfigError(f"junk_contents entries must be strings or compiled patterns, got {item!r}")
+        return cls(min_content_length, required, bool(drop_duplicate_titles), junk, title_field, content_field)
+
+
+class Cleaner:
+    """Applies :class:`CleanOptions` to a stream of rows, counting into a :class:`CleanReport`.
+
+    One cleaner serves one pass: it remembers the titles it has seen to drop duplicates.
+    """
+
+    def __init__(self, options: CleanOptions, report: CleanReport) -> None:
+        self.options = options
+        self.report = report
+        self._seen_titles: set[str] = set()
+        self._junk_exact = {normalize_text(j).casefold() for j in options.junk_contents if isinstance(j, str)}
+        self._junk_max_length = max(map(len, self._junk_exact), default=0)
+        patterns = [j for j in options.junk_contents if isinstance(j, re.Pattern)]
+        self._junk_pattern = _any_of(patterns) if patterns else None
+
+    def apply(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Yield the cleaned rows that pass every rule (new dicts; the input is not modified)."""
+        report = self.report
+        rule_broken = self._rule_broken
+        for row in rows:
+            report.rows_in += 1
+            cleaned = row.copy()
+            changed = False
+            for key, value in row.items():
+                if type(value) is str:
+                    new = normalize_text(value)
+                    if new is not value:
+                        cleaned[key] = new
+                        changed = True
+            if changed:
+                report.text_normalized += 1
+            rule = rule_broken(cleaned)
+            if rule is not None:
+                report.remove(rule)
+                continue
+            report.rows_out += 1
+            yield cleaned
+        report.complete = True
+
+    def _rule_broken(self, row: dict[str, Any]) -> str | None:
+        """The first rule ``row`` breaks, or ``None``; records the title of a kept row."""
+        options = self.options
+        for field in options.required:
+            value = row.get(field)
+            if value is None or value == "":
+                return "missing_required"
+        content = row.get(options.content_field)
+        if isinstance(content, str):
+            if len(content) < options.min_content_length:
+                return "too_short"
+            if content and self._is_junk(content):
+                return "junk_content"
+        if options.drop_duplicate_titles:
+            title = row.get(options.title_field)
+            if isinstance(title, str) and title:
+                key = title.casefold()
+                if key in self._seen_titles:
+                    return "duplicate_title"
+                self._seen_titles.add(key)
+        return None
+
+    def _is_junk(self, content: str) -> bool:
+        if len(content) <= self._junk_max_length and content.casefold() in self._junk_exact:
+            return True
+        return self._junk_pattern is not None and self._junk_pattern.fullmatch(content) is not None
+
+
+def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern matching what any of ``patterns`` matches (each keeps its own flags)."""
+    parts = []
+    for pattern in patterns:
+        flags = "".join(f for f, bit in (("i", re.IGNORECASE), ("s", re.DOTALL), ("m", re.MULTILINE)) if pattern.flags & bit)
+        parts.append(f"(?{flags}:{pattern.pattern})" if flags else f"(?:{pattern.pattern})")
+    return re.compile("|".join(parts))

@@ -1,0 +1,107 @@
+"""The Evaluator: every model answers every question once, then every metric scores every answer."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping, Sequence
+
+import pluggy
+
+from finetunekit.errors import ConfigError
+from finetunekit.evaluation.base import Metric
+from finetunekit.evaluation.evalsets import EvalItem, EvalSet
+from finetunekit.evaluation.metrics import DEFAULT_METRICS
+from finetunekit.evaluation.report import EvaluationReport
+
+
+class Evaluator:
+    """Runs chat models over eval sets and scores their answers with metrics.
+
+    ``metrics`` are registered metric names (built-ins or plugins, built with default
+    options) or ready :class:`Metric` instances; by default every built-in metric.
+    """
+
+    def __init__(
+        self,
+        metrics: Sequence[str | Metric] | None = None,
+        *,
+        plugins: pluggy.PluginManager | None = None,
+        progress: bool = True,
+    ) -> None:
+        from finetunekit.registry import get_metric
+
+        specs = DEFAULT_METRICS if metrics is None else metrics
+        if isinstance(specs, str):
+            raise ConfigError("metrics must be a list of metric names, e.g. ['format', 'rouge_l']")
+        self.metrics: list[Metric] = [m if isinstance(m, Metric) else get_metric(m, plugins=plugins) for m in specs]
+        names = [m.name for m in self.metrics]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"metrics {repeated} are listed more than once")
+        if not self.metrics:
+            raise ConfigError("an Evaluator needs at least one metric")
+        self.progress = progress
+
+    def evaluate(self, models: Mapping[str, Any], eval_sets: EvalSet | Sequence[EvalSet]) -> EvaluationReport:
+        """Ask every model every question (one ``answer()`` call per model), score, and report."""
+        from tqdm.auto import tqdm
+
+        sets = [eval_sets] if isinstance(eval_sets, EvalSet) else list(eval_sets)
+        _check_inputs(models, sets)
+        items = [item for eval_set in sets for item in eval_set]
+        conversations = [[dict(m) for m in item.messages] for item in items]
+        answers: dict[str, list[str]] = {}
+        seconds: dict[str, float] = {}
+        for label, model in tqdm(models.items(), desc="answering", unit="model", disable=not self.progress):
+            start = time.perf_counter()
+            answers[label] = [str(a) for a in model.answer(conversations)]
+            seconds[label] = time.perf_counter() - start
+            if len(answers[label]) != len(items):
+                raise RuntimeError(f"model {label!r} gave {len(answers[label])} answers to {len(items)} questions")
+        records = []
+        with tqdm(total=len(models) * len(items), desc="scoring", unit="answer", disable=not self.progress) as bar:
+            for label in models:
+                for position, (item, answer) in enumerate(zip(items, answers[label])):
+                    records.append(self._record(label, position, item, answer))
+                    bar.update()
+        return EvaluationReport.from_records(
+            records,
+            metrics=self.metrics,
+            splits=[s.name for s in sets],
+            models=list(models),
+            items=items,
+            answer_seconds=seconds,
+        )
+
+    def _record(self, label: str, position: int, item: EvalItem, answer: str) -> dict[str, Any]:
+        """One answers-table row: the item, the model's answer and every metric's score."""
+        record = {
+            "split": item.split, "item": position, "row_id": item.row_id, "template": item.template,
+            "question": item.question, "reference": item.target, "content": item.content,
+            "model": label, "answer": answer,
+        }
+        for metric in self.metrics:
+            value = metric.score_item(answer, item)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(f"metric {metric.name!r} returned {value!r}, not a number") from None
+            if math.isnan(value):
+                raise ValueError(f"metric {metric.name!r} returned NaN for item {position} of {item.split!r}")
+            record[metric.name] = value
+        return record
+
+
+def _check_inputs(models: Mapping[str, Any], sets: Sequence[EvalSet]) -> None:
+    """Clear errors for empty or ill-typed inputs."""
+    if not isinstance(models, Mapping) or not models:
+        raise ConfigError("models must be a non-empty dict of label -> ChatModel, e.g. {'base': ..., 'fine-tuned': ...}")
+    for label, model in models.items():
+        if not callable(getattr(model, "answer", None)):
+            raise ConfigError(f"model {label!r} has no answer() method; expected a ChatModel, got {model!r}")
+    if not sets:
+        raise ConfigError("eval_sets is empty; build them with build_eval_sets(...)")
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"eval set names must be unique, got {names}")

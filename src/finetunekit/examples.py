@@ -1,0 +1,317 @@
+"""Chat examples: rows turned into ``{"messages": [...]}`` records, written and read as JSONL.
+
+``build_examples`` asks a :class:`~finetunekit.PromptGenerator` for the question and a
+:class:`~finetunekit.ResponseFormatter` for the answer of every row. The resulting
+:class:`ExampleSet` holds the training records exactly as they are written, plus per-example
+metadata (source row id, template) that never reaches the training file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence, overload
+
+import pluggy
+
+from finetunekit.atomic import atomic_open
+from finetunekit.errors import ConfigError, DataError, TemplateError
+from finetunekit.formatters import ResponseFormatter, resolve_formatter
+from finetunekit.prompts import ROW_ID_FIELD, PromptGenerator, PromptTemplateSet, Question
+from finetunekit.tokens import Encoder
+from finetunekit.validation import Issue, ValidationReport, validate_examples
+
+OnError = Literal["raise", "skip"]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input left out under ``on_error="skip"``: where it was and why."""
+
+    where: str
+    reason: str
+
+
+class ExampleSet:
+    """Chat fine-tuning examples with per-example metadata (not written to the training file).
+
+    ``examples[i]`` is exactly the record written to JSONL line ``i + 1``;
+    ``metadata[i]`` holds ``row_id`` and ``template`` (built examples) or ``line`` and
+    ``source`` (examples read from a file). ``skipped`` lists inputs left out on purpose.
+    """
+
+    def __init__(
+        self,
+        examples: Iterable[Any],
+        metadata: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        skipped: Iterable[Skipped] = (),
+    ) -> None:
+        self.examples: list[Any] = list(examples)
+        self.metadata: list[dict[str, Any]] = (
+            [dict(m) for m in metadata] if metadata is not None else [{} for _ in self.examples]
+        )
+        if len(self.metadata) != len(self.examples):
+            raise ValueError(f"{len(self.examples)} examples but {len(self.metadata)} metadata entries")
+        self.skipped: list[Skipped] = list(skipped)
+
+    # -- sequence protocol -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.examples)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> ExampleSet: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        """An example dict, or for a slice a new ExampleSet with the matching metadata."""
+        if isinstance(index, slice):
+            return ExampleSet(self.examples[index], self.metadata[index])
+        return self.examples[index]
+
+    def __repr__(self) -> str:
+        return f"ExampleSet({len(self)} examples, {len(self.skipped)} skipped)"
+
+    # -- views -------------------------------------------------------------------------
+    def user_questions(self) -> list[str]:
+        """The last user message of each example (the question its answer replies to)."""
+        return [self._last(i, "user") for i in range(len(self))]
+
+    def assistant_answers(self) -> list[str]:
+        """The last assistant message of each example (the reference answer)."""
+        return [self._last(i, "assistant") for i in range(len(self))]
+
+    def prompt_messages(self) -> list[list[dict[str, Any]]]:
+        """Each example's messages before its last assistant message: what a model is asked."""
+        out = []
+        for i, example in enumerate(self.examples):
+            messages = _messages(example, i, self.metadata[i].get("line"))
+            last = max((j for j, m in enumerate(messages) if m.get("role") == "assistant"), default=len(messages))
+            out.append([dict(m) for m in messages[:last]])
+        return out
+
+    def _last(self, index: int, role: str) -> str:
+        line = self.metadata[index].get("line")
+        for message in reversed(_messages(self.examples[index], index, line)):
+            if message.get("role") == role and isinstance(message.get("content"), str):
+                return message["content"]
+        raise DataError(f"example {index} has no {role} message with text content", line=line)
+
+    # -- files -------------------------------------------------------------------------
+    def to_jsonl(self, path: str | os.PathLike[str]) -> Path:
+        """Write one JSON object per line (UTF-8, unescaped unicode), atomically; return the path."""
+        target = Path(path)
+        with atomic_open(target, "wb") as handle:
+            for line in self._lines():
+                handle.write(line)
+        return target
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the bytes :meth:`to_jsonl` writes: equal sets, equal fingerprints."""
+        digest = hashlib.sha256()
+        for line in self._lines():
+            digest.update(line)
+        return digest.hexdigest()
+
+    def _lines(self) -> Iterator[bytes]:
+        for index, example in enumerate(self.examples):
+            yield _json_line(example, index)
+
+    @classmethod
+    def from_jsonl(cls, path: str | os.PathLike[str], on_error: OnError = "raise") -> ExampleSet:
+        """Read a JSONL file of examples. A broken line raises :class:`DataError` naming the
+        file, line and column, or with ``on_error="skip"`` is left out and listed in ``skipped``.
+        Blank lines are ignored. Record structure is checked by :meth:`validate`, not here."""
+        _check_on_error(on_error)
+        source = Path(path)
+        if not source.is_file():
+            raise DataError("file not found (expected a JSONL file of chat examples)", path=source)
+        examples, metadata, skipped = [], [], []
+        with source.open("rb") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = _parse_line(raw, source, line_no)
+                except DataError as exc:
+                    if on_error == "raise":
+                        raise
+                    skipped.append(Skipped(f"{source}, line {line_no}", exc.message))
+                    continue
+                examples.append(record)
+                metadata.append({"source": str(source), "line": line_no})
+        return cls(examples, metadata, skipped=skipped)
+
+    # -- checks ------------------------------------------------------------------------
+    def validate(
+        self,
+        model: str | None = None,
+        max_tokens_per_example: int | None = None,
+        *,
+        encoding: str | Encoder | None = None,
+    ) -> ValidationReport:
+        """Check the examples for fine-tuning ``model`` (see :mod:`finetunekit.validation`).
+
+        Problems are reported, not raised. ``encoding`` forces a token counter:
+        ``"estimate"``, a tiktoken encoding name, or an encoder object.
+        """
+        report = validate_examples(
+            self.examples,
+            lines=[m.get("line") for m in self.metadata],
+            model=model,
+            max_tokens_per_example=max_tokens_per_example,
+            encoding=encoding,
+        )
+        if self.skipped:
+            report.warnings.append(_skipped_issue(self.skipped))
+        return report
+
+
+def as_example_set(examples: ExampleSet | Iterable[Mapping[str, Any]]) -> ExampleSet:
+    """``examples`` itself if it is an ExampleSet, else a new one over its ``{"messages": ...}``
+    dicts (what trainers accept: an ExampleSet or any sequence of such dicts)."""
+    if isinstance(examples, ExampleSet):
+        return examples
+    if isinstance(examples, (str, bytes, Mapping)):
+        raise TypeError(f"expected an ExampleSet or a sequence of example dicts, got {type(examples).__name__}")
+    return ExampleSet(examples)
+
+
+def _skipped_issue(skipped: list[Skipped]) -> Issue:
+    shown = "; ".join(f"{s.where}: {s.reason}" for s in skipped[:3])
+    more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+    return Issue(code="skipped_input", message=f"{len(skipped)} input(s) skipped with on_error='skip': {shown}{more}")
+
+
+def _messages(example: Any, index: int, line: int | None) -> list[Mapping[str, Any]]:
+    messages = example.get("messages") if isinstance(example, Mapping) else None
+    if not isinstance(messages, list):
+        raise DataError(f"example {index} has no 'messages' list", line=line)
+    return [m for m in messages if isinstance(m, Mapping)]
+
+
+_LINE_BREAKERS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def _json_line(example: Any, index: int) -> bytes:
+    try:
+        text = json.dumps(example, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"example {index} cannot be written as JSON: {exc}") from exc
+    # Legal unescaped in JSON, but line splitters (str.splitlines, some JSONL readers) break
+    # lines at them: escape them so one record is always one line for every reader.
+    for char, escape in _LINE_BREAKERS:
+        text = text.replace(char, escape)
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(
+            f"example {index} holds a character UTF-8 cannot encode ({exc.object[exc.start:exc.end]!r}, "
+            "a lone surrogate); fix the source text"
+        ) from exc
+
+
+def _parse_line(raw: bytes, source: Path, line_no: int) -> dict[str, Any]:
+    raw = raw.rstrip(b"\r\n")
+    if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # UTF-8 byte-order mark
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"not valid UTF-8: byte {raw[exc.start]:#04x} at byte {exc.start + 1} (expected UTF-8 text)",
+            path=source, line=line_no, column=exc.start + 1,
+        ) from exc
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg} (expected one JSON object per line)",
+                        path=source, line=line_no, column=exc.colno) from exc
+    if not isinstance(record, dict):
+        raise DataError(f'expected a JSON object like {{"messages": [...]}}, got {type(record).__name__}',
+                        path=source, line=line_no)
+    return record
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+
+
+def build_examples(
+    dataset: Iterable[Mapping[str, Any]],
+    prompts: PromptGenerator | PromptTemplateSet | str | Sequence[str],
+    formatter: ResponseFormatter | str,
+    system: str | None = None,
+    *,
+    expand: bool = False,
+    on_error: OnError = "raise",
+    progress: bool | None = None,
+    plugins: pluggy.PluginManager | None = None,
+) -> ExampleSet:
+    """Turn each row into a chat example: [system], user question, assistant answer.
+
+    ``prompts`` is a PromptGenerator or what it accepts (a template-set name, a set, a list of
+    templates; seed 0). ``formatter`` is a ResponseFormatter, a registered formatter name or a
+    template string. ``expand=True`` makes one example per template per row. A row missing a
+    field raises :class:`TemplateError` naming the row and field, or with ``on_error="skip"``
+    is left out and listed in ``ExampleSet.skipped``. ``progress`` shows a bar (default: on a
+    terminal only).
+    """
+    _check_on_error(on_error)
+    generator = prompts if isinstance(prompts, PromptGenerator) else PromptGenerator(prompts, plugins=plugins)
+    answerer = resolve_formatter(formatter, plugins=plugins)
+    if system is not None and (not isinstance(system, str) or not system.strip()):
+        raise ConfigError(f"system must be a non-empty string or None, got {system!r}")
+    head = [{"role": "system", "content": system}] if system is not None else []
+    examples: list[dict[str, Any]] = []
+    metadata: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    for index, row in enumerate(_progress(dataset, progress)):
+        try:
+            questions, answer = _row_parts(row, index, generator, answerer, expand)
+        except (TemplateError, DataError) as exc:
+            if on_error == "raise":
+                raise
+            skipped.append(Skipped(f"row {_row_name(row, index)}", str(exc)))
+            continue
+        for question in questions:
+            examples.append({"messages": [*head, {"role": "user", "content": question.text},
+                                          {"role": "assistant", "content": answer}]})
+            metadata.append({"row_id": question.row_id, "template": question.template})
+    return ExampleSet(examples, metadata, skipped=skipped)
+
+
+def _row_parts(
+    row: Any, index: int, generator: PromptGenerator, answerer: ResponseFormatter, expand: bool
+) -> tuple[list[Question], str]:
+    if not isinstance(row, Mapping):
+        raise DataError(f"row {index} is a {type(row).__name__}, expected a mapping of field names to values")
+    questions = generator.all_questions(row, index) if expand else [generator.question(row, index)]
+    try:
+        answer = answerer.format(row)
+    except TemplateError as exc:
+        if ROW_ID_FIELD in row:
+            raise
+        raise TemplateError(f"row {index} (position in the dataset): {exc}") from exc
+    if not isinstance(answer, str):
+        raise TemplateError(f"formatter {answerer!r} returned {type(answer).__name__} for row "
+                            f"{_row_name(row, index)}, expected str")
+    return questions, answer
+
+
+def _row_name(row: Any, index: int) -> str:
+    return repr(row.get(ROW_ID_FIELD, index)) if isinstance(row, Mapping) else str(index)
+
+
+def _progress(rows: Iterable[Any], enabled: bool | None) -> Iterable[Any]:
+    from tqdm.auto import tqdm
+
+    total = len(rows) if hasattr(rows, "__len__") else None  # type: ignore[arg-type]
+    return tqdm(rows, total=total, desc="Building examples", unit="row", disable=None if enabled is None else not enabled)

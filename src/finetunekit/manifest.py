@@ -1,0 +1,112 @@
+"""The run manifest: config, seeds, data fingerprint, package versions, stage timings.
+
+Written atomically after every stage, so an interrupted run shows what finished. Values
+under secret-looking keys are redacted, so API keys never reach the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+from contextlib import contextmanager
+
+from finetunekit.atomic import write_json
+
+MANIFEST_NAME = "manifest.json"
+PACKAGES = ("finetunekit", "openai", "pandas", "pydantic", "pluggy", "torch", "transformers", "peft", "accelerate", "gguf")
+_SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authori[sz]ation|bearer|access[_-]?token)$", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with every secret-looking mapping key's value replaced."""
+    if isinstance(value, dict):
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a run depends on (``None`` when absent)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+class RunManifest:
+    """The manifest of one run directory."""
+
+    def __init__(self, run_dir: str | Path, data: dict[str, Any]) -> None:
+        self.run_dir = Path(run_dir)
+        self.data = data
+
+    @property
+    def path(self) -> Path:
+        """Where the manifest lives."""
+        return self.run_dir / MANIFEST_NAME
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunManifest | None:
+        """The manifest in ``run_dir``, or ``None`` when there is none."""
+        path = Path(run_dir) / MANIFEST_NAME
+        if not path.exists():
+            return None
+        return cls(run_dir, json.loads(path.read_text(encoding="utf-8")))
+
+    @classmethod
+    def create(cls, run_dir: str | Path, *, config: dict[str, Any], config_fingerprint: str, seed: int) -> RunManifest:
+        """A new manifest for a run about to start."""
+        manifest = cls(
+            run_dir,
+            {
+                "config": redact(config),
+                "config_fingerprint": config_fingerprint,
+                "seed": seed,
+                "packages": package_versions(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "stages": {},
+            },
+        )
+        manifest.save()
+        return manifest
+
+    def save(self) -> None:
+        """Write the manifest atomically."""
+        write_json(self.path, redact(self.data))
+
+    def completed(self, stage: str) -> bool:
+        """Whether ``stage`` finished in this run directory."""
+        return self.data["stages"].get(stage, {}).get("status") == "completed"
+
+    def stage_info(self, stage: str) -> dict[str, Any]:
+        """What was recorded for ``stage`` (empty when nothing was)."""
+        return self.data["stages"].get(stage, {})
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, Any]]:
+        """Time a stage; record it ``running``, then ``completed`` or ``failed``, with its facts."""
+        record: dict[str, Any] = {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        self.data["stages"][name] = record
+        self.save()
+        start = time.perf_counter()
+        try:
+            yield record
+        except BaseException as exc:
+            record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            record["status"] = "completed"
+        finally:
+            record["seconds"] = round(time.perf_counter() - start, 2)
+            self.save()

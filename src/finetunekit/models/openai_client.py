@@ -1,0 +1,81 @@
+"""Building the ``openai`` SDK client that the OpenAI trainer and chat model share.
+
+The API key is read from the environment at the moment the client is built and is never
+stored in options, files, logs or messages. ``openai`` is imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from finetunekit.component import ComponentOptions
+from finetunekit.errors import ConfigError, MissingDependencyError
+
+#: Placeholder key sent to OpenAI-compatible servers that need none (vLLM, llama.cpp, Ollama).
+NO_KEY = "no-key-needed"
+
+
+class OpenAIConnectionOptions(ComponentOptions):
+    """Where and how to reach an OpenAI-compatible API (shared by trainer and chat model)."""
+
+    client: Any = Field(default=None, exclude=True, repr=False,
+                        description="An openai.OpenAI or AzureOpenAI client to use as is (never serialised).")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key.")
+    max_retries: int = Field(default=8, ge=0, description="SDK retries of 408/409/429/5xx/timeouts per request.")
+    timeout: float = Field(default=120.0, gt=0, description="Seconds before one request times out (then retried).")
+
+    @field_validator("client")
+    @classmethod
+    def _looks_like_openai_client(cls, value: Any) -> Any:
+        if value is not None and not all(hasattr(value, attr) for attr in ("with_options", "base_url")):
+            raise ValueError(f"expected an openai.OpenAI or openai.AzureOpenAI client, got {type(value).__name__}")
+        return value
+
+
+def import_openai() -> Any:
+    """The ``openai`` module, or a :class:`MissingDependencyError` saying how to install it."""
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - openai is a core dependency
+        raise MissingDependencyError("the openai SDK", "pip install 'openai>=3'") from exc
+    return openai
+
+
+def build_client(options: OpenAIConnectionOptions) -> Any:
+    """The client to use: the one passed in (with our retry/timeout settings) or a new one."""
+    if options.client is not None:
+        return options.client.with_options(max_retries=options.max_retries, timeout=options.timeout)
+    openai = import_openai()
+    key = os.environ.get(options.api_key_env)
+    if not key:
+        if options.base_url is None:
+            raise ConfigError(
+                f"no API key: set the environment variable {options.api_key_env} "
+                "(or choose another with api_key_env=, or pass client=openai.OpenAI(...) / "
+                "openai.AzureOpenAI(...))")
+        key = NO_KEY
+    return openai.OpenAI(api_key=key, base_url=options.base_url, max_retries=options.max_retries,
+                         timeout=options.timeout)
+
+
+def endpoint_of(client: Any) -> str:
+    """The client's base URL as a string (for cache keys and messages; holds no secret)."""
+    return str(getattr(client, "base_url", ""))
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def api_key_of(client: Any) -> str | None:
+    """The key a client holds (used only to redact it from messages)."""
+    key = getattr(client, "api_key", None)
+    return key if isinstance(key, str) else None

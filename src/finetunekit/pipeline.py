@@ -1,0 +1,249 @@
+"""``Pipeline``: runs every stage from one ``PipelineConfig`` into one run directory.
+
+Stages: ``prepare`` (rows → cleaned sample → train/test split → chat examples → validation),
+``train`` (the configured trainer) and ``evaluate`` (base vs fine-tuned on three eval sets).
+A rerun with the same run directory skips completed stages and resumes an interrupted one
+(trainer checkpoints, a recorded OpenAI job, cached answers); a changed config is refused
+unless ``fresh=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import pluggy
+
+from finetunekit.atomic import atomic_open, write_json, write_text
+from finetunekit.config import PipelineConfig, load_config, parse_config
+from finetunekit.errors import ConfigError
+from finetunekit.manifest import RunManifest
+
+
+@dataclass
+class PreparedData:
+    """What the prepare stage produced."""
+
+    train: Any  # Dataset
+    test: Any  # Dataset
+    examples: Any  # ExampleSet
+    validation: dict[str, Any]
+
+
+class Pipeline:
+    """Runs prepare → train → evaluate from a config, writing everything into ``config.run_dir``."""
+
+    def __init__(
+        self, config: PipelineConfig, *, plugins: pluggy.PluginManager | None = None, fresh: bool = False
+    ) -> None:
+        config.check_components(plugins)
+        self.config = config
+        self.plugins = plugins
+        self.run_dir = Path(config.run_dir)
+        self.manifest = self._open_manifest(fresh)
+
+    @classmethod
+    def from_config(
+        cls, config: PipelineConfig | Mapping[str, Any] | str | Path, **kwargs: Any
+    ) -> Pipeline:
+        """A pipeline from a config object, a mapping, or the path of a TOML file."""
+        if isinstance(config, (str, Path)):
+            config = load_config(config)
+        elif not isinstance(config, PipelineConfig):
+            config = parse_config(dict(config))
+        return cls(config, **kwargs)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def run(self) -> Any:
+        """Every stage in order; returns the EvaluationReport."""
+        return self.evaluate(train_if_needed=True)
+
+    def prepare(self) -> PreparedData:
+        """Load, clean, sample and split the rows; build and validate the chat examples."""
+        data_dir = self.run_dir / "data"
+        if not self.manifest.completed("prepare"):
+            with self.manifest.stage("prepare") as record:
+                train, test, facts = self._sample_rows()
+                _write_rows(data_dir / "train.jsonl", train.records())
+                _write_rows(data_dir / "test.jsonl", test.records())
+                examples = self._examples(train)
+                examples.to_jsonl(self.run_dir / "examples" / "train.jsonl")
+                report = examples.validate(model=self.config.trainer.options.get("model"))
+                write_json(self.run_dir / "examples" / "validation.json", report.model_dump(mode="json"))
+                write_text(self.run_dir / "examples" / "validation.txt", str(report))
+                record.update(facts, examples=len(examples), examples_fingerprint=examples.fingerprint())
+                if not report.ok:
+                    raise ConfigError(f"the training examples have errors:\n{report}")
+        from finetunekit.data.dataset import Dataset
+
+        train = Dataset.from_records(_read_rows(data_dir / "train.jsonl"))
+        test = Dataset.from_records(_read_rows(data_dir / "test.jsonl"))
+        examples = self._examples(train)
+        recorded = self.manifest.stage_info("prepare").get("examples_fingerprint")
+        if recorded and examples.fingerprint() != recorded:
+            raise ConfigError(
+                f"{self.run_dir}: the examples rebuilt from the saved rows differ from the recorded ones "
+                "(a template or formatter plugin changed?); rerun with a fresh run directory"
+            )
+        validation = json.loads((self.run_dir / "examples" / "validation.json").read_text(encoding="utf-8"))
+        return PreparedData(train=train, test=test, examples=examples, validation=validation)
+
+    def train(self) -> Any:
+        """Fine-tune (resuming an interrupted run); returns the FineTunedModel."""
+        from finetunekit.registry import get_trainer
+        from finetunekit.trainers.base import FineTunedModel
+
+        result_path = self.run_dir / "train" / "fine_tuned_model.json"
+        if not (self.manifest.completed("train") and result_path.exists()):
+            prepared = self.prepare()
+            trainer = get_trainer(self.config.trainer.name, plugins=self.plugins, **self._trainer_options())
+            with self.manifest.stage("train") as record:
+                tuned = trainer.train(prepared.examples, run_dir=self.run_dir / "train")
+                write_json(result_path, tuned.model_dump(mode="json"))
+                record.update(model=tuned.model, backend=tuned.backend)
+        return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
+
+    def evaluate(self, *, train_if_needed: bool = False) -> Any:
+        """Answer the three eval sets with the base and the fine-tuned model; save the report."""
+        from finetunekit.evaluation.evaluator import Evaluator
+
+        if not train_if_needed and not self.manifest.completed("train"):
+            raise ConfigError(
+                f"{self.run_dir} holds no trained model yet; run `finetunekit train CONFIG` "
+                "(or `finetunekit run CONFIG`) first"
+            )
+        prepared = self.prepare()
+        tuned = self.train()
+        eval_sets = self._eval_sets(prepared)
+        models = {
+            "base": self._base_chat_model(),
+            "fine-tuned": tuned.chat_model(plugins=self.plugins, **self._chat_options("fine-tuned")),
+        }
+        with self.manifest.stage("evaluate") as record:
+            report = Evaluator(metrics=self.config.evaluation.metrics, plugins=self.plugins).evaluate(models, eval_sets)
+            report.save(self.run_dir / "report", training_metrics=tuned.metrics_path)
+            record.update(questions={s.name: len(s) for s in eval_sets})
+        return report
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _open_manifest(self, fresh: bool) -> RunManifest:
+        existing = RunManifest.load(self.run_dir)
+        if existing is not None and fresh:
+            shutil.rmtree(self.run_dir)
+            existing = None
+        if existing is not None:
+            if existing.data.get("config_fingerprint") != self.config.fingerprint():
+                raise ConfigError(
+                    f"{self.run_dir} was made with a different config; use another run_dir, "
+                    "or ask for a fresh run (--fresh / fresh=True) to start it over"
+                )
+            return existing
+        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+            raise ConfigError(f"{self.run_dir} exists, is not empty and holds no finetunekit run; choose another run_dir")
+        return RunManifest.create(
+            self.run_dir,
+            config=self.config.model_dump(mode="json"),
+            config_fingerprint=self.config.fingerprint(),
+            seed=self.config.seed,
+        )
+
+    def _sample_rows(self) -> tuple[Any, Any, dict[str, Any]]:
+        from finetunekit.data import sample_data_path
+        from finetunekit.data.dataset import Dataset
+
+        cfg = self.config.dataset
+        source = cfg.source if cfg.source is not None else sample_data_path()
+        dataset = Dataset.load(
+            source, format=cfg.format, columns=cfg.columns, limit=cfg.limit, plugins=self.plugins
+        )
+        cleaned = dataset.clean(
+            required=tuple(cfg.clean.required),
+            min_content_length=cfg.clean.min_content_length,
+            drop_duplicate_titles=cfg.clean.drop_duplicate_titles,
+        )
+        chosen = cleaned.sample(cfg.sample_size, seed=self.config.seed) if cfg.sample_size else cleaned
+        test_size = cfg.test_size if cfg.test_size < 1 else int(cfg.test_size)
+        train, test = chosen.split(test_size, seed=self.config.seed)
+        facts = {
+            "source": str(source),
+            "data_fingerprint": chosen.fingerprint(),
+            "rows_train": len(train),
+            "rows_test": len(test),
+            "clean_report": _plain(getattr(cleaned, "clean_report", None)),
+        }
+        return train, test, facts
+
+    def _examples(self, train: Any) -> Any:
+        from finetunekit.examples import build_examples
+        from finetunekit.prompts import PromptGenerator
+
+        prompts = PromptGenerator(self.config.prompts.train, seed=self.config.seed, plugins=self.plugins)
+        return build_examples(
+            train, prompts, self._formatter(), system=self.config.system, expand=self.config.prompts.expand
+        )
+
+    def _formatter(self) -> Any:
+        from finetunekit.formatters import resolve_formatter
+
+        return resolve_formatter(self.config.formatter, plugins=self.plugins)
+
+    def _eval_sets(self, prepared: PreparedData) -> list[Any]:
+        from finetunekit.evaluation.evalsets import build_eval_sets
+        from finetunekit.prompts import PromptGenerator
+
+        return build_eval_sets(
+            prepared.examples,
+            prepared.test,
+            train_dataset=prepared.train,
+            paraphrase_prompts=PromptGenerator(
+                self.config.prompts.paraphrased, seed=self.config.seed, plugins=self.plugins
+            ),
+            formatter=self._formatter(),
+            system=self.config.system,
+            seed=self.config.seed,
+            limit=self.config.evaluation.limit,
+        )
+
+    def _trainer_options(self) -> dict[str, Any]:
+        from finetunekit.registry import registry_for
+
+        options = dict(self.config.trainer.options)
+        cls = registry_for("register_trainers", self.plugins).get(self.config.trainer.name)
+        if "seed" in cls.Options.model_fields:
+            options.setdefault("seed", self.config.seed)
+        return options
+
+    def _chat_options(self, label: str) -> dict[str, Any]:
+        return dict(self.config.evaluation.chat_options)
+
+    def _base_chat_model(self) -> Any:
+        from finetunekit.registry import get_chat_model
+
+        base = self.config.evaluation.base_model
+        return get_chat_model(base.name, plugins=self.plugins, **{**self._chat_options("base"), **base.options})
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_open(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (dict, list, str, int, float, bool)):
+        return value
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "__dict__"):
+        return dict(vars(value))
+    return str(value)

@@ -1,0 +1,127 @@
+"""State and errors of an OpenAI fine-tuning run, and preparing its examples for upload.
+
+``openai_job.json`` in the run directory records the uploaded file ids and the job id
+*before* any polling, so a rerun (also after a crash) reattaches instead of paying twice.
+It never holds the API key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finetunekit.atomic import write_json
+from finetunekit.errors import ConfigError, DataError, FinetunekitError, TrainingError
+
+STATE_FILE = "openai_job.json"
+MAX_LISTED_ERRORS = 5
+
+
+class InvalidExamplesError(DataError):
+    """The examples failed validation; nothing was uploaded. ``errors`` holds every problem."""
+
+    def __init__(self, what: str, errors: list[Any], path: Path | None = None) -> None:
+        self.errors = errors
+        shown = "; ".join(str(e) for e in errors[:MAX_LISTED_ERRORS])
+        more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""
+        super().__init__(f"{what} examples have {len(errors)} error(s), nothing was uploaded: {shown}{more}",
+                         path=path)
+
+
+class OpenAIRequestError(FinetunekitError):
+    """An API request failed after the SDK's retries (message redacted of the API key)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, request_id: str | None = None) -> None:
+        self.status_code, self.request_id = status_code, request_id
+        super().__init__(message)
+
+
+class OpenAIJobError(TrainingError):
+    """A fine-tuning job ended without a model; carries the job id, status, code and message."""
+
+    def __init__(self, job_id: str, status: str, code: str | None, message: str, run_dir: Path | None = None) -> None:
+        self.job_id, self.status, self.code, self.api_message = job_id, status, code, message
+        where = f" (run directory {run_dir})" if run_dir else ""
+        super().__init__(f"OpenAI fine-tuning job {job_id} {status}{where}: "
+                         f"{code + ': ' if code else ''}{message}")
+
+
+class OpenAIJobFailedError(OpenAIJobError):
+    """The job's status is ``failed``; ``code``/``api_message`` come from its error object."""
+
+
+class OpenAIJobCancelledError(OpenAIJobError):
+    """The job's status is ``cancelled``."""
+
+
+class JobState(BaseModel):
+    """What ``openai_job.json`` holds: enough to reattach to the job, and no secret."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_token: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    base_model: str
+    endpoint: str = ""
+    training_sha256: str
+    validation_sha256: str | None = None
+    training_file_id: str | None = None
+    validation_file_id: str | None = None
+    job_id: str | None = None
+    status: str | None = None
+    fine_tuned_model: str | None = None
+    updated_at: float = Field(default_factory=time.time)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> JobState | None:
+        """The recorded state, or ``None`` when the run directory has none."""
+        path = run_dir / STATE_FILE
+        if not path.exists():
+            return None
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not a valid OpenAI job record ({exc}); "
+                              "delete it to start a new job") from exc
+
+    def save(self, run_dir: Path) -> None:
+        """Write the state atomically."""
+        self.updated_at = time.time()
+        write_json(run_dir / STATE_FILE, self.model_dump(mode="json"))
+
+    def check_same_data(self, training_sha256: str, validation_sha256: str | None, run_dir: Path) -> None:
+        """Refuse to reattach a run directory to examples other than those it trained on."""
+        if (training_sha256, validation_sha256) != (self.training_sha256, self.validation_sha256):
+            raise ConfigError(
+                f"{run_dir / STATE_FILE} records job {self.job_id or '(not created yet)'} for other "
+                "examples than these; use a new run_dir, or delete that file to start a new job")
+
+
+def sha256(data: bytes | None) -> str | None:
+    """Hex SHA-256 of ``data`` (``None`` for ``None``)."""
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def write_examples(examples: Any, path: Path) -> bytes:
+    """Write the JSONL training file of ``examples`` (an ExampleSet or ``{"messages"}`` dicts)
+    atomically and return its bytes."""
+    from finetunekit.examples import as_example_set
+
+    as_example_set(examples).to_jsonl(path)
+    return path.read_bytes()
+
+
+def validation_errors(examples: Any, model: str) -> list[Any]:
+    """The errors ``ExampleSet.validate(model=...)`` finds (warnings are not errors)."""
+    return list(validate(examples, model).errors)
+
+
+def validate(examples: Any, model: str) -> Any:
+    """``ExampleSet.validate(model=model)`` of ``examples`` (a plain sequence is wrapped)."""
+    from finetunekit.examples import as_example_set
+
+    return as_example_set(examples).validate(model=model)

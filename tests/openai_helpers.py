@@ -1,0 +1,59 @@
+"""Shared helpers for the OpenAI backend tests (examples, trainers pointed at a fake)."""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from finetunekit.registry import get_chat_model, get_trainer
+
+REAL_ROWS = Path("/work/shared/data/amazon_titles_real_1k.json.gz")
+
+
+def make_examples(n: int = 12, prefix: str = "Item") -> list[dict[str, Any]]:
+    """``n`` chat examples whose answers differ per question."""
+    return [
+        {"messages": [
+            {"role": "user", "content": f"Tell me about {prefix} {i} from Amazon."},
+            {"role": "assistant", "content": f"This is what I know about {prefix} {i} from Amazon: fact {i}."},
+        ]}
+        for i in range(n)
+    ]
+
+
+def real_examples(n: int) -> list[dict[str, Any]]:
+    """Examples from the real AmazonTitles rows (callers skip when the file is absent)."""
+    examples = []
+    with gzip.open(REAL_ROWS, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            title, content = (row.get("title") or "").strip(), html.unescape(row.get("content") or "").strip()
+            if title and content:
+                examples.append({"messages": [
+                    {"role": "user", "content": f"Tell me about {title} from Amazon."},
+                    {"role": "assistant", "content": f"This is what I know about {title} from Amazon: {content}"},
+                ]})
+            if len(examples) == n:
+                break
+    return examples
+
+
+def fake_trainer(fake: Any, pm: Any, **options: Any) -> Any:
+    """The "openai" trainer using a real SDK client pointed at ``fake``, polling fast, quiet."""
+    options.setdefault("poll_interval_min", 0.001)
+    options.setdefault("poll_interval_max", 0.002)
+    options.setdefault("client", fake.client(max_retries=0))
+    trainer = get_trainer("openai", plugins=pm, **options)
+    trainer.lines = []
+    trainer.say = trainer.lines.append
+    return trainer
+
+
+def fake_chat(fake: Any, pm: Any, **options: Any) -> Any:
+    """The "openai" chat model on ``fake`` with quiet progress."""
+    options.setdefault("client", fake.client())
+    options.setdefault("progress", False)
+    return get_chat_model("openai", plugins=pm, **options)
