@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from finetunekit.errors import ConfigError
+from finetunekit.examples import ExampleSet
 from finetunekit.registry import get_chat_model, get_trainer
 from local_fixtures import smollm2_tokenizer_dir, tiny_llama_dir
 
@@ -43,7 +44,7 @@ def read_csv(path):
 
 def test_training_lowers_the_loss_and_writes_adapter_metrics_and_report(pm, tiny_model, tmp_path):
     trainer = get_trainer("local", plugins=pm, **options(tiny_model))
-    tuned = trainer.train(EXAMPLES, run_dir=tmp_path / "run")
+    tuned = trainer.train(ExampleSet(EXAMPLES), run_dir=tmp_path / "run")
     rows = read_csv(tuned.metrics_path)
     assert list(rows[0])[:4] == ["step", "loss", "epoch", "learning_rate"]
     losses = [float(r["loss"]) for r in rows]

@@ -8,6 +8,7 @@ end-of-turn token, and returned in the caller's order.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,25 +68,24 @@ class LocalChatModel(ChatModel):
         """Answer each conversation; the answer cache (if set) skips those answered before."""
         if self.options.answer_cache_dir is None:
             return self._generate(conversations)
-        from finetunekit.models.local_answer_cache import AnswerCache
+        from finetunekit.models.cache import AnswerCache, request_key
 
-        cache = AnswerCache(self.options.answer_cache_dir, self._cache_identity())
-        answers: list[str | None] = [cache.get(c) for c in conversations]
+        cache = AnswerCache(self.options.answer_cache_dir)
+        identity = self._cache_identity()
+        requests = [request_key(self.name, self.options.model, identity, c) for c in conversations]
+        answers: list[str | None] = [cache.get(r) for r in requests]
         todo = [i for i, a in enumerate(answers) if a is None]
         for i, answer in zip(todo, self._generate([conversations[i] for i in todo]) if todo else []):
-            cache.put(conversations[i], answer)
+            cache.put(requests[i], answer)
             answers[i] = answer
         return [a or "" for a in answers]
 
     def _cache_identity(self) -> dict[str, Any]:
-        """What, besides the messages, changes an answer."""
-        from finetunekit.models.local_answer_cache import directory_fingerprint
-
+        """The options and files, besides model name and messages, that change an answer."""
         o = self.options
-        identity = o.model_dump(include={"model", "max_new_tokens", "temperature", "top_p"}, mode="json")
+        identity = o.model_dump(include={"max_new_tokens", "temperature", "top_p"}, mode="json")
         if o.temperature > 0:
             identity.update(seed=o.seed, batch_size=o.batch_size)
-        identity["backend"] = self.name
         identity["adapter"] = directory_fingerprint(o.adapter) if o.adapter else None
         identity["model_files"] = directory_fingerprint(o.model) if Path(o.model).is_dir() else None
         return identity
@@ -130,6 +130,16 @@ class LocalChatModel(ChatModel):
             use_cache=True,
             **sampling,
         )
+
+
+def directory_fingerprint(path: str | Path) -> str:
+    """A hash of the names, sizes and modification times of the files under ``path``."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:

@@ -22,7 +22,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -40,12 +40,14 @@ COMPLETE_FILE = "training.json"
 
 def example_dicts(examples: Any) -> list[dict[str, Any]]:
     """The ``{"messages": [...]}`` dicts of an ExampleSet or of any sequence of such dicts."""
+    from finetunekit.examples import as_example_set
+
     if examples is None:
         return []
-    items = getattr(examples, "examples", examples)
-    if isinstance(items, (str, bytes, Mapping)) or not hasattr(items, "__iter__"):
-        raise ConfigError(f"examples must be an ExampleSet or a sequence of {{'messages': [...]}} dicts, got {type(examples).__name__}")
-    return list(items)
+    try:
+        return list(as_example_set(examples).examples)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 class LocalTrainer(Trainer):
@@ -75,7 +77,7 @@ class LocalTrainer(Trainer):
         max_length: int = Field(512, ge=8, description="Token limit per example; longer ones are truncated (and counted).")
         seed: int = Field(0)
         device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
-        bf16: Literal["auto"] | bool = Field("auto", description="bfloat16 mixed precision; auto = on CUDA where supported.")
+        bf16: Literal["auto"] | bool = Field("auto", description="bfloat16 mixed precision; auto = on CUDA with bf16 and on CPUs with AVX512-BF16/AMX.")
         logging_steps: int = Field(5, ge=1)
         save_steps: int | None = Field(None, ge=1, description="Checkpoint every N steps; None = every epoch.")
         save_total_limit: int = Field(2, ge=1)
@@ -145,7 +147,8 @@ class LocalTrainer(Trainer):
         except KeyboardInterrupt:
             raise TrainingError(f"training interrupted; rerun with run_dir={str(run)!r} to resume from the last checkpoint") from None
         seconds = time.perf_counter() - started
-        self.trained_model = trainer.model
+        # without accelerate's wrappers (e.g. its bf16 autocast around forward)
+        self.trained_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         if not trainer.is_world_process_zero():
             return self._result(run, resolved, {})
         write_history(metrics_path, trainer.state.log_history)
