@@ -41,7 +41,7 @@ def main() -> None:
     p.add_argument("--lora-r", type=int, default=16)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--bf16", choices=("auto", "true", "false"), default="auto")
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--gen-batch-size", type=int, default=16)
     p.add_argument("--run-dir", default="/tmp/local-eng/size-run")
@@ -62,7 +62,7 @@ def main() -> None:
     started = time.perf_counter()
     tuned = ftk.get_trainer(
         "local", epochs=o.epochs, learning_rate=o.learning_rate, lora_r=o.lora_r, lora_alpha=2 * o.lora_r,
-        max_length=o.max_length, batch_size=o.batch_size, bf16=o.bf16, seed=o.seed,
+        max_length=o.max_length, batch_size=o.batch_size, bf16={"true": True, "false": False}.get(o.bf16, "auto"), seed=o.seed,
     ).train(examples, run_dir=Path(o.run_dir))
     timings["train"] = round(time.perf_counter() - started, 1)
     sets = {

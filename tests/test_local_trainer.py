@@ -91,6 +91,8 @@ def test_resume_continues_from_the_last_checkpoint_step(pm, tiny_model, tmp_path
     for name in ("training.json", "adapter", "checkpoints/checkpoint-6", "checkpoints/checkpoint-8"):
         target = run / name
         shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(ConfigError, match="checkpoint-4 was written with other trainer options"):
+        get_trainer("local", plugins=pm, **{**opts, "learning_rate": 1e-3}).train(EXAMPLES, run_dir=run)
     resumed = get_trainer("local", plugins=pm, **opts).train(EXAMPLES, run_dir=run)
     assert resumed.details["resumed_from"].endswith("checkpoint-4")
     assert resumed.details["global_step"] == 8

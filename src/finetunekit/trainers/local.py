@@ -10,6 +10,7 @@ Run directory layout::
       adapter/                    the PEFT LoRA adapter + tokenizer (or model/ with full_finetune)
       merged/                     base + adapter merged (only with merge=True)
       metrics.csv                 loss history: step, loss, epoch, learning_rate, grad_norm, eval_loss
+      options.json                the options of this run (resuming with others is refused)
       data_report.json            token counts, truncated and untrainable examples
       training.json               written last: options, timings, throughput; marks the run complete
 """
@@ -139,6 +140,7 @@ class LocalTrainer(Trainer):
             callbacks=[loss_history_callback(metrics_path)],
         )
         last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        self._check_resumable(run, last)
         if last:
             logger.info("resuming from %s", last)
         started = time.perf_counter()
@@ -177,6 +179,17 @@ class LocalTrainer(Trainer):
         done = self._result(run, resolved, details)
         write_json(run / COMPLETE_FILE, done.model_dump())
         return done
+
+    def _check_resumable(self, run: Path, last: str | None) -> None:
+        """Refuse to resume checkpoints written with other options; record the options used."""
+        path = run / "options.json"
+        options = self.options.model_dump(mode="json")
+        if last and path.is_file() and json.loads(path.read_text(encoding="utf-8")) != options:
+            raise ConfigError(
+                f"{last} was written with other trainer options (see {path}); "
+                "use a new run_dir, or delete that one to start over"
+            )
+        write_json(path, options)
 
     def _prepare_model(self, model: Any) -> Any:
         """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning)."""
