@@ -9,12 +9,19 @@ import random
 from pathlib import Path
 
 REAL_ROWS = Path("/work/shared/data/amazon_titles_real_1k.json.gz")
-SAMPLE_CANDIDATES = ("examples/data/amazon_sample.jsonl.gz", "examples/data/amazon_sample.jsonl", "src/finetunekit/data/sample/amazon_titles_sample.jsonl.gz")
+
+
+def shipped_sample() -> Path:
+    """The sample finetunekit ships (generated rows in the AmazonTitles schema)."""
+    from finetunekit.data import sample_data_path
+
+    return sample_data_path()
 
 
 def load_rows(path: str | None = None) -> list[dict]:
-    """Rows with a non-empty title and content (HTML entities decoded), from ``path`` or a default."""
-    candidates = [Path(path)] if path else [*(Path(c) for c in SAMPLE_CANDIDATES), REAL_ROWS]
+    """Rows with a title and a content of over 40 characters (HTML entities decoded), from
+    ``path``, ``"real"`` (the 1k real rows) or, by default, the shipped sample."""
+    candidates = [REAL_ROWS if path == "real" else Path(path)] if path else [shipped_sample()]
     for candidate in candidates:
         if candidate.is_file():
             opener = gzip.open if candidate.suffix == ".gz" else open
@@ -24,7 +31,7 @@ def load_rows(path: str | None = None) -> list[dict]:
             for record in raw:
                 title = html.unescape(str(record.get("title") or "")).strip()
                 content = " ".join(html.unescape(str(record.get("content") or "")).split())
-                if title and len(content) > 20:
+                if title and len(content) >= 40:
                     rows.append({"_row_id": len(rows), "title": title, "content": content})
             return rows
     raise SystemExit(f"no sample data found (looked for {[str(c) for c in candidates]})")

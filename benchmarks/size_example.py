@@ -33,6 +33,7 @@ def score(answers: list[str], rows: list[dict]) -> dict[str, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=None, help='rows file, "real" for the 1k real rows; default: shipped sample')
     p.add_argument("--products", type=int, default=32)
     p.add_argument("--unseen", type=int, default=16)
     p.add_argument("--max-content-chars", type=int, default=0, help="cut descriptions (0 = keep whole)")
@@ -52,7 +53,7 @@ def main() -> None:
     import finetunekit as ftk
     from finetunekit.prompts import PromptGenerator
 
-    rows = load_rows()
+    rows = load_rows(o.data)
     if o.max_content_chars:
         rows = [{**r, "content": r["content"][: o.max_content_chars].rsplit(" ", 1)[0]} for r in rows]
     random.Random(o.seed).shuffle(rows)
