@@ -44,8 +44,9 @@ def read_csv(path):
 
 def test_training_lowers_the_loss_and_writes_adapter_metrics_and_report(pm, tiny_model, tmp_path):
     trainer = get_trainer("local", plugins=pm, **options(tiny_model))
-    tuned = trainer.train(ExampleSet(EXAMPLES), run_dir=tmp_path / "run")
+    tuned = trainer.train(ExampleSet(EXAMPLES), validation=EXAMPLES[:2], run_dir=tmp_path / "run")
     rows = read_csv(tuned.metrics_path)
+    assert [float(r["eval_loss"]) for r in rows if r["eval_loss"]][-1] < [float(r["eval_loss"]) for r in rows if r["eval_loss"]][0]
     assert list(rows[0])[:4] == ["step", "loss", "epoch", "learning_rate"]
     losses = [float(r["loss"]) for r in rows]
     assert len(losses) == 12
@@ -103,8 +104,9 @@ def test_resume_continues_from_the_last_checkpoint_step(pm, tiny_model, tmp_path
 
 
 def test_saved_adapter_reloads_with_the_same_outputs(pm, tiny_model, tmp_path):
-    trainer = get_trainer("local", plugins=pm, **options(tiny_model, epochs=3))
+    trainer = get_trainer("local", plugins=pm, **options(tiny_model, epochs=3, merge=True))
     tuned = trainer.train(EXAMPLES, run_dir=tmp_path / "run")
+    merged = get_chat_model("local", plugins=pm, model=str(tmp_path / "run" / "merged"), device="cpu")
     chat = tuned.chat_model(plugins=pm, device="cpu", progress=False)
     ids = chat.loaded.tokenizer(FACTS[0][0], return_tensors="pt")["input_ids"]
     trained = trainer.trained_model.eval()
@@ -114,6 +116,8 @@ def test_saved_adapter_reloads_with_the_same_outputs(pm, tiny_model, tmp_path):
         with trained.disable_adapter():
             base = trained(input_ids=ids).logits
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(merged.loaded.model(input_ids=ids).logits, before, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(base, before, atol=1e-3)
 
 

@@ -17,6 +17,7 @@ Run directory layout::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -68,7 +69,7 @@ class LocalTrainer(Trainer):
         lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
         lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
         target_modules: list[str] | str = Field("all-linear", description="Modules that get LoRA adapters.")
-        epochs: float = Field(8, gt=0, description="Passes over the training examples.")
+        epochs: float = Field(12, gt=0, description="Passes over the training examples (memorising facts takes many).")
         learning_rate: float = Field(2e-3, gt=0, description="Peak learning rate (linear decay after warmup).")
         lr_scheduler: str = Field("linear", description="transformers scheduler name.")
         warmup: float = Field(0.05, ge=0, description="Warmup: a fraction of the steps if < 1, else a step count.")
@@ -151,14 +152,15 @@ class LocalTrainer(Trainer):
         seconds = time.perf_counter() - started
         # without accelerate's wrappers (e.g. its bf16 autocast around forward)
         self.trained_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        model_dir = run / ("model" if o.full_finetune else "adapter")
+        trainer.save_model(str(model_dir))  # every rank takes part (FSDP/DeepSpeed); rank 0 writes
         if not trainer.is_world_process_zero():
             return self._result(run, resolved, {})
         write_history(metrics_path, trainer.state.log_history)
-        model_dir = run / ("model" if o.full_finetune else "adapter")
-        trainer.save_model(str(model_dir))
         tokenizer.save_pretrained(str(model_dir))
         if o.merge and not o.full_finetune:
-            merged = trainer.model.merge_and_unload()
+            # merge a copy, so the trained model keeps its adapter (costs one model's memory)
+            merged = copy.deepcopy(self.trained_model).merge_and_unload()
             merged.save_pretrained(str(run / "merged"))
             tokenizer.save_pretrained(str(run / "merged"))
         steps_run = trainer.state.global_step - (int(Path(last).name.split("-")[-1]) if last else 0)
