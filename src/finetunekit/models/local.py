@@ -1,1 +1,161 @@
-"""Placeholder: implemented in its own change."""
+"""The ``local`` chat model: batched generation with transformers (left padding, KV cache).
+
+Prompts are rendered with the model's chat template, sorted by length so each batch pads
+little, generated batch by batch (greedy by default, or sampled with a seed), cut at the
+end-of-turn token, and returned in the caller's order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from finetunekit.component import ComponentOptions
+from finetunekit.hookspecs import hookimpl
+from finetunekit.models.base import ChatModel, Message
+from finetunekit.models.sources import DEFAULT_MODEL
+
+
+class LocalChatModel(ChatModel):
+    """Answers with an open-weight model on this machine, optionally with a PEFT adapter on top."""
+
+    name = "local"
+
+    class Options(ComponentOptions):
+        """Which model, and how to generate."""
+
+        model: str = Field(DEFAULT_MODEL, description="Registered model name, local directory or HF model id.")
+        adapter: str | None = Field(None, description="A PEFT adapter directory to apply to the model.")
+        max_new_tokens: int = Field(160, ge=1, description="Longest answer, in tokens.")
+        batch_size: int = Field(16, ge=1, description="Prompts generated together.")
+        temperature: float = Field(0.0, ge=0.0, description="0 = greedy; above 0 samples.")
+        top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass (sampling only).")
+        seed: int = Field(0, description="Seed for sampling.")
+        device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
+        cache_dir: str | None = Field(None, description="Where converted models are cached.")
+        allow_hub: bool = Field(False, description="Let an HF model id download from the hub.")
+        answer_cache_dir: str | None = Field(None, description="Cache answers on disk here (keyed by model, options, messages).")
+        progress: bool = Field(True, description="Show a progress bar.")
+
+    def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
+        super().__init__(options, plugins=plugins)
+        self._loaded: Any = None
+
+    @property
+    def model_label(self) -> str:
+        """The model name, with the adapter's folder when there is one."""
+        o = self.options
+        return f"{o.model}+{Path(o.adapter).name}" if o.adapter else o.model
+
+    @property
+    def loaded(self) -> Any:
+        """The model and tokenizer (loaded on first use)."""
+        if self._loaded is None:
+            from finetunekit.models.loading import load_for_generation
+
+            o = self.options
+            self._loaded = load_for_generation(
+                o.model, adapter=o.adapter, device=o.device, cache_dir=o.cache_dir,
+                allow_hub=o.allow_hub, plugins=self.plugins,
+            )
+        return self._loaded
+
+    def generate(self, conversations: list[list[Message]]) -> list[str]:
+        """Answer each conversation; the answer cache (if set) skips those answered before."""
+        if self.options.answer_cache_dir is None:
+            return self._generate(conversations)
+        from finetunekit.models.cache import AnswerCache, request_key
+
+        cache = AnswerCache(self.options.answer_cache_dir)
+        identity = self._cache_identity()
+        requests = [request_key(self.name, self.options.model, identity, c) for c in conversations]
+        answers: list[str | None] = [cache.get(r) for r in requests]
+        todo = [i for i, a in enumerate(answers) if a is None]
+        for i, answer in zip(todo, self._generate([conversations[i] for i in todo]) if todo else []):
+            cache.put(requests[i], answer)
+            answers[i] = answer
+        return [a or "" for a in answers]
+
+    def _cache_identity(self) -> dict[str, Any]:
+        """The options and files, besides model name and messages, that change an answer."""
+        o = self.options
+        identity = o.model_dump(include={"max_new_tokens", "temperature", "top_p"}, mode="json")
+        if o.temperature > 0:
+            identity.update(seed=o.seed, batch_size=o.batch_size)
+        identity["adapter"] = directory_fingerprint(o.adapter) if o.adapter else None
+        identity["model_files"] = directory_fingerprint(o.model) if Path(o.model).is_dir() else None
+        return identity
+
+    def _generate(self, conversations: list[list[Message]]) -> list[str]:
+        import torch
+        from tqdm.auto import tqdm
+
+        loaded, o = self.loaded, self.options
+        tokenizer, model = loaded.tokenizer, loaded.model
+        prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        config = self._generation_config(tokenizer)
+        answers: list[str] = [""] * len(encoded)
+        with torch.random.fork_rng() if o.temperature > 0 else contextlib.nullcontext():
+            if o.temperature > 0:
+                torch.manual_seed(o.seed)
+            bar = tqdm(total=len(order), desc=f"answering ({self.model_label})", unit="q", disable=not o.progress)
+            for start in range(0, len(order), o.batch_size):
+                batch = order[start : start + o.batch_size]
+                ids, mask = _left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, loaded.device)
+                with torch.inference_mode():
+                    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+                for row, i in enumerate(batch):
+                    answers[i] = tokenizer.decode(out[row, ids.shape[1] :], skip_special_tokens=True).strip()
+                bar.update(len(batch))
+            bar.close()
+        return answers
+
+    def _generation_config(self, tokenizer: Any) -> Any:
+        from transformers import GenerationConfig
+
+        from finetunekit.models.loading import end_of_turn_ids
+
+        o = self.options
+        sampling = {"do_sample": True, "temperature": o.temperature, "top_p": o.top_p} if o.temperature > 0 else {"do_sample": False}
+        return GenerationConfig(
+            max_new_tokens=o.max_new_tokens,
+            eos_token_id=end_of_turn_ids(tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+            use_cache=True,
+            **sampling,
+        )
+
+
+def directory_fingerprint(path: str | Path) -> str:
+    """A hash of the names, sizes and modification times of the files under ``path``."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _left_pad(rows: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:
+    """Left-padded ``input_ids`` and ``attention_mask`` tensors for a batch of id lists."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for n, row in enumerate(rows):
+        ids[n, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[n, width - len(row) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+@hookimpl
+def register_chat_models(register):
+    """Register the ``local`` chat model."""
+    register(LocalChatModel)

@@ -1,1 +1,305 @@
-"""Placeholder: implemented in its own change."""
+"""The ``local`` trainer: LoRA (or full) fine-tuning with ``transformers.Trainer`` and ``peft``.
+
+Because the loop is ``transformers.Trainer``'s own, ``accelerate launch your_script.py`` runs
+the same code on several GPUs or machines (DDP, FSDP, DeepSpeed) with nothing home-made.
+
+Run directory layout::
+
+    run_dir/
+      checkpoints/checkpoint-N/   resumable checkpoints (the last two are kept)
+      adapter/                    the PEFT LoRA adapter + tokenizer (or model/ with full_finetune)
+      merged/                     base + adapter merged (only with merge=True)
+      metrics.csv                 loss history: step, loss, epoch, learning_rate, grad_norm, eval_loss
+      options.json                the options of this run (resuming with others is refused)
+      data_report.json            token counts, truncated and untrainable examples
+      training.json               written last: options, timings, throughput; marks the run complete
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from finetunekit.atomic import write_json
+from finetunekit.component import ComponentOptions
+from finetunekit.errors import ConfigError, TrainingError
+from finetunekit.hookspecs import hookimpl
+from finetunekit.models.sources import DEFAULT_MODEL
+from finetunekit.trainers.base import FineTunedModel, Trainer
+
+logger = logging.getLogger(__name__)
+
+COMPLETE_FILE = "training.json"
+
+
+def example_dicts(examples: Any) -> list[dict[str, Any]]:
+    """The ``{"messages": [...]}`` dicts of an ExampleSet or of any sequence of such dicts."""
+    from finetunekit.examples import as_example_set
+
+    if examples is None:
+        return []
+    try:
+        return list(as_example_set(examples).examples)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+class LocalTrainer(Trainer):
+    """Fine-tunes an open-weight chat model on this machine (CPU, CUDA, or many GPUs via accelerate)."""
+
+    name = "local"
+
+    #: The model object of the last ``train`` call in this process (None before, or if skipped).
+    trained_model: Any = None
+
+    class Options(ComponentOptions):
+        """Hyperparameters and where to run."""
+
+        model: str = Field(DEFAULT_MODEL, description="Registered model name, local directory or HF model id.")
+        full_finetune: bool = Field(False, description="Train every weight instead of a LoRA adapter.")
+        lora_r: int = Field(16, ge=1, description="LoRA rank.")
+        lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+        lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
+        target_modules: list[str] | str = Field("all-linear", description="Modules that get LoRA adapters.")
+        epochs: float = Field(12, gt=0, description="Passes over the training examples (memorising facts takes many).")
+        learning_rate: float = Field(2e-3, gt=0, description="Peak learning rate (linear decay after warmup).")
+        lr_scheduler: str = Field("linear", description="transformers scheduler name.")
+        warmup: float = Field(0.05, ge=0, description="Warmup: a fraction of the steps if < 1, else a step count.")
+        weight_decay: float = Field(0.0, ge=0)
+        batch_size: int = Field(8, ge=1, description="Examples per device per step.")
+        gradient_accumulation: int = Field(1, ge=1, description="Steps accumulated per optimizer update.")
+        max_length: int = Field(512, ge=8, description="Token limit per example; longer ones are truncated (and counted).")
+        seed: int = Field(0)
+        device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
+        bf16: Literal["auto"] | bool = Field("auto", description="bfloat16 mixed precision; auto = on CUDA with bf16 and on CPUs with AVX512-BF16/AMX.")
+        logging_steps: int = Field(5, ge=1)
+        save_steps: int | None = Field(None, ge=1, description="Checkpoint every N steps; None = every epoch.")
+        save_total_limit: int = Field(2, ge=1)
+        merge: bool = Field(False, description="Also save base + adapter merged into one model (merged/).")
+        cache_dir: str | None = Field(None, description="Where converted models are cached.")
+        allow_hub: bool = Field(False, description="Let an HF model id download from the hub.")
+        gradient_checkpointing: bool = Field(False)
+
+    def train(self, examples: Any, validation: Any = None, *, run_dir: str | Path) -> FineTunedModel:
+        """Fine-tune on ``examples`` in ``run_dir``; resume from its last checkpoint, or return the
+        finished result if ``run_dir`` already holds a completed run."""
+        run = Path(run_dir)
+        done = self._completed(run)
+        if done is not None:
+            logger.info("run %s is already complete; not training again", run)
+            return done
+        train_rows = example_dicts(examples)
+        if not train_rows:
+            raise ConfigError("no training examples given")
+        from finetunekit.models.loading import require_local_dependencies
+
+        require_local_dependencies()
+        return self._train(train_rows, example_dicts(validation), run)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def _train(self, train_rows: list[dict], validation_rows: list[dict], run: Path) -> FineTunedModel:
+        from transformers import Trainer as HFTrainer
+        from transformers import set_seed
+        from transformers.trainer_utils import get_last_checkpoint
+
+        from finetunekit.models.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
+        from finetunekit.models.sources import resolve_model
+        from finetunekit.trainers.local_callbacks import loss_history_callback, write_history
+        from finetunekit.trainers.local_data import ChatDataset, PaddingCollator, tokenize_examples
+
+        o = self.options
+        set_seed(o.seed)
+        resolved = resolve_model(o.model, plugins=self.plugins, cache_dir=o.cache_dir)
+        device = pick_device(o.device)
+        bf16 = use_bf16(o.bf16, device)
+        tokenizer = load_tokenizer(resolved, allow_hub=o.allow_hub)
+        train_items, report = tokenize_examples(tokenizer, train_rows, o.max_length)
+        eval_items, eval_report = tokenize_examples(tokenizer, validation_rows, o.max_length)
+        self._report_data(run, report, eval_report if validation_rows else None)
+        if report.trainable_tokens == 0:
+            raise TrainingError("no example has an assistant token to train on; check the examples' roles")
+
+        model = self._prepare_model(load_causal_lm(resolved, device=device, allow_hub=o.allow_hub))
+        checkpoints = run / "checkpoints"
+        metrics_path = run / "metrics.csv"
+        trainer = HFTrainer(
+            model=model,
+            args=self._training_arguments(checkpoints, device, bf16, has_eval=bool(validation_rows)),
+            train_dataset=ChatDataset(train_items),
+            eval_dataset=ChatDataset(eval_items) if validation_rows else None,
+            data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None),
+            processing_class=tokenizer,
+            callbacks=[loss_history_callback(metrics_path)],
+        )
+        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        self._check_resumable(run, last)
+        if last:
+            logger.info("resuming from %s", last)
+        started = time.perf_counter()
+        try:
+            result = trainer.train(resume_from_checkpoint=last)
+        except KeyboardInterrupt:
+            raise TrainingError(f"training interrupted; rerun with run_dir={str(run)!r} to resume from the last checkpoint") from None
+        seconds = time.perf_counter() - started
+        # without accelerate's wrappers (e.g. its bf16 autocast around forward)
+        self.trained_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        model_dir = run / ("model" if o.full_finetune else "adapter")
+        trainer.save_model(str(model_dir))  # every rank takes part (FSDP/DeepSpeed); rank 0 writes
+        if not trainer.is_world_process_zero():
+            return self._result(run, resolved, {})
+        write_history(metrics_path, trainer.state.log_history)
+        tokenizer.save_pretrained(str(model_dir))
+        if o.merge and not o.full_finetune:
+            # merge a copy, so the trained model keeps its adapter (costs one model's memory)
+            merged = copy.deepcopy(self.trained_model).merge_and_unload()
+            merged.save_pretrained(str(run / "merged"))
+            tokenizer.save_pretrained(str(run / "merged"))
+        steps_run = trainer.state.global_step - (int(Path(last).name.split("-")[-1]) if last else 0)
+        epochs_run = o.epochs * steps_run / max(trainer.state.max_steps, 1)
+        details = {
+            "options": o.model_dump(mode="json"),
+            "resolved_model": resolved,
+            "device": device,
+            "bf16": bf16,
+            "resumed_from": last,
+            "global_step": trainer.state.global_step,
+            "train_loss": result.training_loss,
+            "train_seconds": round(seconds, 2),
+            "tokens_per_second": round(report.tokens * epochs_run / seconds, 1) if seconds > 0 else None,
+            "data": report.as_dict(),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        }
+        done = self._result(run, resolved, details)
+        write_json(run / COMPLETE_FILE, done.model_dump())
+        return done
+
+    def _check_resumable(self, run: Path, last: str | None) -> None:
+        """Refuse to resume checkpoints written with other options; record the options used."""
+        path = run / "options.json"
+        options = self.options.model_dump(mode="json")
+        if last and path.is_file() and json.loads(path.read_text(encoding="utf-8")) != options:
+            raise ConfigError(
+                f"{last} was written with other trainer options (see {path}); "
+                "use a new run_dir, or delete that one to start over"
+            )
+        write_json(path, options)
+
+    def _prepare_model(self, model: Any) -> Any:
+        """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning)."""
+        o = self.options
+        if o.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+            model.enable_input_require_grads()
+        if o.full_finetune:
+            return model
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=o.lora_r,
+            lora_alpha=o.lora_alpha,
+            lora_dropout=o.lora_dropout,
+            target_modules=o.target_modules,
+            task_type="CAUSAL_LM",
+        )
+        return get_peft_model(model, config)
+
+    def _training_arguments(self, output_dir: Path, device: str, bf16: bool, *, has_eval: bool) -> Any:
+        from transformers import TrainingArguments
+
+        o = self.options
+        fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+        kwargs: dict[str, Any] = {
+            "output_dir": str(output_dir),
+            "per_device_train_batch_size": o.batch_size,
+            "per_device_eval_batch_size": o.batch_size,
+            "gradient_accumulation_steps": o.gradient_accumulation,
+            "num_train_epochs": o.epochs,
+            "learning_rate": o.learning_rate,
+            "lr_scheduler_type": o.lr_scheduler,
+            "weight_decay": o.weight_decay,
+            "logging_steps": o.logging_steps,
+            "save_strategy": "steps" if o.save_steps else "epoch",
+            "save_total_limit": o.save_total_limit,
+            "eval_strategy": "epoch" if has_eval else "no",
+            "seed": o.seed,
+            "bf16": bf16,
+            "use_cpu": device == "cpu",
+            "report_to": "none",
+            "remove_unused_columns": False,
+            "dataloader_num_workers": 0,
+            "disable_tqdm": False,
+        }
+        if o.save_steps:
+            kwargs["save_steps"] = o.save_steps
+        # Length-grouped batches, so dynamic padding pads little (transformers 5 / 4.x spelling).
+        if "train_sampling_strategy" in fields:
+            kwargs["train_sampling_strategy"] = "group_by_length"
+        else:
+            kwargs["group_by_length"] = True
+        if o.warmup < 1 and "warmup_ratio" in fields:
+            kwargs["warmup_ratio"] = o.warmup
+        else:
+            kwargs["warmup_steps"] = o.warmup if o.warmup < 1 else int(o.warmup)
+        if o.gradient_checkpointing:
+            kwargs["gradient_checkpointing"] = True
+        return TrainingArguments(**kwargs)
+
+    def _report_data(self, run: Path, report: Any, eval_report: Any) -> None:
+        """Write ``data_report.json`` and warn about truncated or untrainable examples."""
+        write_json(run / "data_report.json", {"train": report.as_dict(), "validation": eval_report.as_dict() if eval_report else None})
+        for label, rep in (("training", report), ("validation", eval_report)):
+            for message in rep.warnings() if rep else []:
+                warnings.warn(f"{label} data: {message}", stacklevel=3)
+                logger.warning("%s data: %s", label, message)
+
+    def _result(self, run: Path, resolved: str, details: dict[str, Any]) -> FineTunedModel:
+        o = self.options
+        if o.full_finetune:
+            model_dir = str(run / "model")
+            chat_options: dict[str, Any] = {"model": model_dir}
+        else:
+            model_dir = str(run / "adapter")
+            chat_options = {"model": o.model, "adapter": model_dir}
+        if o.cache_dir is not None and not o.full_finetune:
+            chat_options["cache_dir"] = o.cache_dir
+        return FineTunedModel(
+            backend="local",
+            base_model=o.model,
+            model=model_dir,
+            metrics_path=str(run / "metrics.csv"),
+            chat_options=chat_options,
+            details=details,
+        )
+
+    def _completed(self, run: Path) -> FineTunedModel | None:
+        """The result of a finished run in ``run`` (same options), or None."""
+        marker = run / COMPLETE_FILE
+        if not marker.is_file():
+            return None
+        try:
+            done = FineTunedModel.model_validate(json.loads(marker.read_text(encoding="utf-8")))
+        except (ValueError, OSError) as exc:
+            raise TrainingError(f"{marker} is unreadable ({exc}); delete it to train again") from exc
+        if done.details.get("options") != self.options.model_dump(mode="json"):
+            raise ConfigError(
+                f"run directory {str(run)!r} holds a finished run with other options; "
+                "use a new run_dir, or delete that one to train again"
+            )
+        if not Path(done.model).is_dir():
+            raise TrainingError(f"{marker} names {done.model!r}, which is missing; delete {marker} to train again")
+        return done
+
+
+@hookimpl
+def register_trainers(register):
+    """Register the ``local`` trainer."""
+    register(LocalTrainer)

@@ -1,0 +1,108 @@
+"""Training throughput: the local trainer vs a plain padded ``transformers.Trainer`` baseline.
+
+Both train the same model with the same LoRA settings on the same tokenized Amazon examples
+(labels only on the answers) for the same number of steps. The baseline pads every batch to
+``max_length`` and samples at random; the local trainer pads each batch to its longest example
+and groups examples of similar length. Tokens/s counts real (non-padding) tokens.
+
+    python benchmarks/bench_train.py --rows 32 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from local_sample import amazon_examples, load_rows, pick  # noqa: E402
+
+
+def baseline_seconds(resolved: str, items, opts, out: Path) -> float:
+    """Seconds for ``transformers.Trainer`` with fixed-length padding and a random sampler."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from finetunekit.models.loading import load_causal_lm, load_tokenizer
+    from finetunekit.trainers.local_data import ChatDataset, PaddingCollator
+
+    set_seed(opts.seed)
+    tokenizer = load_tokenizer(resolved)
+    model = get_peft_model(
+        load_causal_lm(resolved, device="cpu"),
+        LoraConfig(r=opts.lora_r, lora_alpha=2 * opts.lora_r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
+    args = TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=opts.batch_size, num_train_epochs=opts.epochs,
+        learning_rate=2e-3, logging_steps=5, save_strategy="no", report_to="none", use_cpu=True,
+        remove_unused_columns=False, seed=opts.seed, bf16=opts.bf16,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=ChatDataset(items),
+                      data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to=opts.max_length))
+    started = time.perf_counter()
+    trainer.train()
+    return time.perf_counter() - started
+
+
+def ours_seconds(examples, opts, out: Path) -> float:
+    """Seconds of ``LocalTrainer``'s training loop (checkpoint saving included)."""
+    import finetunekit as ftk
+
+    trainer = ftk.get_trainer(
+        "local", model=opts.model, epochs=opts.epochs, batch_size=opts.batch_size, max_length=opts.max_length,
+        lora_r=opts.lora_r, lora_alpha=2 * opts.lora_r, learning_rate=2e-3, device="cpu", bf16=opts.bf16, seed=opts.seed,
+    )
+    return trainer.train(examples, run_dir=out).details["train_seconds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--data", default=None, help="JSONL(.gz) with title/content rows (default: sample data)")
+    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--epochs", type=float, default=1)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=512, help="the local trainer's default")
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    opts = parser.parse_args()
+
+    import torch
+
+    from finetunekit.models.loading import load_tokenizer
+    from finetunekit.models.sources import resolve_model
+    from finetunekit.trainers.local_data import tokenize_examples
+
+    resolved = resolve_model(opts.model)
+    examples = amazon_examples(pick(load_rows(opts.data), opts.rows, opts.seed))
+    items, report = tokenize_examples(load_tokenizer(resolved), examples, opts.max_length)
+    tokens = report.tokens * opts.epochs
+    print(f"{len(items)} examples, {report.tokens} tokens (mean {report.tokens / len(items):.0f}, "
+          f"{report.truncated} truncated at {opts.max_length}); torch threads {torch.get_num_threads()}", flush=True)
+    runs = {"baseline_padded": [], "local_trainer": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(opts.repeats):  # interleaved, so machine noise hits both alike
+            runs["baseline_padded"].append(baseline_seconds(resolved, items, opts, Path(tmp) / f"base{repeat}"))
+            runs["local_trainer"].append(ours_seconds(examples, opts, Path(tmp) / f"ours{repeat}"))
+            print({k: round(v[-1], 1) for k, v in runs.items()}, flush=True)
+    best = {k: min(v) for k, v in runs.items()}
+    result = {
+        "model": opts.model, "rows": len(items), "tokens_per_epoch": report.tokens, "epochs": opts.epochs,
+        "batch_size": opts.batch_size, "max_length": opts.max_length, "lora_r": opts.lora_r, "bf16": opts.bf16,
+        "seconds": {k: [round(s, 1) for s in v] for k, v in runs.items()},
+        "tokens_per_second": {k: round(tokens / s, 1) for k, s in best.items()},
+        "speedup": round(best["baseline_padded"] / best["local_trainer"], 2),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

