@@ -133,3 +133,15 @@ def test_full_finetune_memorises_and_the_chat_model_recites_in_input_order(pm, t
     assert answers == [a for _, a in reversed(FACTS)]
     base = get_chat_model("local", plugins=pm, model=tiny_model, device="cpu", max_new_tokens=40, progress=False)
     assert base.answer(questions[:1]) != answers[:1]
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_not_resumed_from(tmp_path):
+    from finetunekit.trainers.local import last_complete_checkpoint
+
+    assert last_complete_checkpoint(tmp_path) is None
+    for step, complete in ((2, True), (10, True), (11, False)):
+        path = tmp_path / f"checkpoint-{step}"
+        path.mkdir()
+        if complete:
+            (path / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")

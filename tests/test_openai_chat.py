@@ -25,7 +25,7 @@ def _expected(question: str, model: str = "gpt-4o-mini") -> str:
 def test_30_percent_failures_all_200_answered_in_order_each_once_then_cache_sends_nothing(
         fake_openai, pm, tmp_path):
     fake_openai.fail_randomly("chat.completions", rate=0.3, statuses=(500, 429), seed=1, retry_after=0.005)
-    chat = fake_chat(fake_openai, pm, concurrency=16, max_retries=20, cache_dir=str(tmp_path / "cache"))
+    chat = fake_chat(fake_openai, pm, concurrency=16, max_retries=20, answer_cache_dir=str(tmp_path / "cache"))
     questions = _questions(200)
 
     answers = chat.answer(questions)
@@ -38,16 +38,16 @@ def test_30_percent_failures_all_200_answered_in_order_each_once_then_cache_send
     assert succeeded == {q: 1 for q in questions}
 
     before = fake_openai.count("chat.completions", outcome=None)
-    again = fake_chat(fake_openai, pm, concurrency=16, cache_dir=str(tmp_path / "cache"))
+    again = fake_chat(fake_openai, pm, concurrency=16, answer_cache_dir=str(tmp_path / "cache"))
     assert again.answer(questions) == answers
     assert fake_openai.count("chat.completions", outcome=None) == before
 
 
 def test_cache_after_a_partial_run_sends_only_the_missing(fake_openai, pm, tmp_path):
     cache = str(tmp_path / "cache")
-    fake_chat(fake_openai, pm, cache_dir=cache).answer(_questions(30)[:10])
+    fake_chat(fake_openai, pm, answer_cache_dir=cache).answer(_questions(30)[:10])
     fake_openai.log.clear()
-    answers = fake_chat(fake_openai, pm, cache_dir=cache).answer(_questions(30))
+    answers = fake_chat(fake_openai, pm, answer_cache_dir=cache).answer(_questions(30))
     assert answers == [_expected(q) for q in _questions(30)]
     sent = sorted(r.body["messages"][0]["content"] for r in fake_openai.requests("chat.completions"))
     assert sent == sorted(_questions(30)[10:])
@@ -55,9 +55,9 @@ def test_cache_after_a_partial_run_sends_only_the_missing(fake_openai, pm, tmp_p
 
 def test_options_are_sent_and_change_the_cache_key(fake_openai, pm, tmp_path):
     cache = str(tmp_path / "cache")
-    fake_chat(fake_openai, pm, cache_dir=cache, temperature=0.0, seed=1).answer(["hi"])
-    fake_chat(fake_openai, pm, cache_dir=cache, temperature=0.7, seed=1).answer(["hi"])
-    fake_chat(fake_openai, pm, cache_dir=cache, temperature=0.7, seed=1).answer(["hi"])
+    fake_chat(fake_openai, pm, answer_cache_dir=cache, temperature=0.0, seed=1).answer(["hi"])
+    fake_chat(fake_openai, pm, answer_cache_dir=cache, temperature=0.7, seed=1).answer(["hi"])
+    fake_chat(fake_openai, pm, answer_cache_dir=cache, temperature=0.7, seed=1).answer(["hi"])
     bodies = [r.body for r in fake_openai.requests("chat.completions")]
     assert len(bodies) == 2
     assert [b["temperature"] for b in bodies] == [0.0, 0.7] and all(b["seed"] == 1 for b in bodies)
@@ -81,13 +81,13 @@ def test_hang_past_timeout_is_retried(fake_openai, pm):
 
 def test_exhausted_retries_raise_typed_error_and_keep_what_was_answered(fake_openai, pm, tmp_path):
     cache = str(tmp_path / "cache")
-    fake_chat(fake_openai, pm, cache_dir=cache).answer(["kept"])
+    fake_chat(fake_openai, pm, answer_cache_dir=cache).answer(["kept"])
     fake_openai.fail("chat.completions", status=500, times=None, retry_after=0.001, message="down for good")
     with pytest.raises(ChatRequestError, match="down for good") as caught:
-        fake_chat(fake_openai, pm, cache_dir=cache, max_retries=1, concurrency=1).answer(["kept", "lost"])
+        fake_chat(fake_openai, pm, answer_cache_dir=cache, max_retries=1, concurrency=1).answer(["kept", "lost"])
     assert caught.value.failures == 1 and fake_openai.api_key not in str(caught.value)
     fake_openai.clear_faults()
-    assert fake_chat(fake_openai, pm, cache_dir=cache).answer(["kept", "lost"]) == [
+    assert fake_chat(fake_openai, pm, answer_cache_dir=cache).answer(["kept", "lost"]) == [
         _expected("kept"), _expected("lost")]
 
 

@@ -134,7 +134,7 @@ class Pipeline:
         eval_sets = self._eval_sets(prepared)
         models = {
             "base": self._base_chat_model(),
-            "fine-tuned": tuned.chat_model(plugins=self.plugins, **self._chat_options("fine-tuned")),
+            "fine-tuned": tuned.chat_model(plugins=self.plugins, **self._chat_options(tuned.backend, "fine-tuned")),
         }
         with self.manifest.stage("evaluate") as record:
             report = Evaluator(metrics=self.config.evaluation.metrics, plugins=self.plugins).evaluate(models, eval_sets)
@@ -207,19 +207,17 @@ class Pipeline:
 
     def _eval_sets(self, prepared: PreparedData) -> list[Any]:
         from finetunekit.evaluation.evalsets import build_eval_sets
-        from finetunekit.prompts import PromptGenerator
 
         return build_eval_sets(
             prepared.examples,
             prepared.test,
             train_dataset=prepared.train,
-            paraphrase_prompts=PromptGenerator(
-                self.config.prompts.paraphrased, seed=self.config.seed, plugins=self.plugins
-            ),
+            paraphrase_prompts=self.config.prompts.paraphrased,
             formatter=self._formatter(),
             system=self.config.system,
             seed=self.config.seed,
             limit=self.config.evaluation.limit,
+            plugins=self.plugins,
         )
 
     def _trainer_options(self) -> dict[str, Any]:
@@ -231,14 +229,23 @@ class Pipeline:
             options.setdefault("seed", self.config.seed)
         return options
 
-    def _chat_options(self, label: str) -> dict[str, Any]:
-        return dict(self.config.evaluation.chat_options)
+    def _chat_options(self, backend: str, label: str) -> dict[str, Any]:
+        """The evaluation's chat options, plus an answer cache in the run directory where the
+        backend has one, so that a rerun asks nothing twice."""
+        from finetunekit.registry import registry_for
+
+        options = dict(self.config.evaluation.chat_options)
+        cls = registry_for("register_chat_models", self.plugins).get(backend)
+        if "answer_cache_dir" in cls.Options.model_fields:
+            options.setdefault("answer_cache_dir", str(self.run_dir / "answers" / label))
+        return options
 
     def _base_chat_model(self) -> Any:
         from finetunekit.registry import get_chat_model
 
         base = self.config.evaluation.base_model
-        return get_chat_model(base.name, plugins=self.plugins, **{**self._chat_options("base"), **base.options})
+        options = {**self._chat_options(base.name, "base"), **base.options}
+        return get_chat_model(base.name, plugins=self.plugins, **options)
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -42,13 +42,13 @@ class OpenAIChatModel(ChatModel):
         max_tokens: int | None = Field(default=512, gt=0, description="Longest answer, in tokens.")
         seed: int | None = 0
         concurrency: int = Field(default=8, ge=1, le=256, description="Requests in flight at once.")
-        cache_dir: str | None = Field(default=None, description="Directory of the on-disk answer cache.")
+        answer_cache_dir: str | None = Field(default=None, description="Directory of the on-disk answer cache.")
         progress: bool = Field(default=True, description="Show a progress bar.")
 
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
         self._client: Any = None
-        self.cache = AnswerCache(self.options.cache_dir) if self.options.cache_dir else None
+        self.cache = AnswerCache(self.options.answer_cache_dir) if self.options.answer_cache_dir else None
 
     @property
     def client(self) -> Any:

@@ -109,8 +109,6 @@ class LocalTrainer(Trainer):
     def _train(self, train_rows: list[dict], validation_rows: list[dict], run: Path) -> FineTunedModel:
         from transformers import Trainer as HFTrainer
         from transformers import set_seed
-        from transformers.trainer_utils import get_last_checkpoint
-
         from finetunekit.models.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
         from finetunekit.models.sources import resolve_model
         from finetunekit.trainers.local_callbacks import loss_history_callback, write_history
@@ -140,7 +138,7 @@ class LocalTrainer(Trainer):
             processing_class=tokenizer,
             callbacks=[loss_history_callback(metrics_path)],
         )
-        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        last = last_complete_checkpoint(checkpoints)
         self._check_resumable(run, last)
         if last:
             logger.info("resuming from %s", last)
@@ -303,3 +301,16 @@ class LocalTrainer(Trainer):
 def register_trainers(register):
     """Register the ``local`` trainer."""
     register(LocalTrainer)
+
+
+def last_complete_checkpoint(directory: Path) -> str | None:
+    """The newest ``checkpoint-N`` in ``directory`` that was written to the end.
+
+    ``transformers`` writes ``trainer_state.json`` last, so a checkpoint a kill cut short lacks
+    it and is passed over (resuming from it would fail).
+    """
+    complete = [
+        path for path in directory.glob("checkpoint-*")
+        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
+    ]
+    return str(max(complete, key=lambda p: int(p.name.split("-")[-1]))) if complete else None
