@@ -36,9 +36,21 @@ def _default(field: Any) -> str:
     return json.dumps(value)
 
 
-def config_reference_markdown() -> str:
-    """A Markdown table of every config field: path, default and description."""
-    lines = ["| field | default | description |", "| --- | --- | --- |"]
-    for path, default, description in config_fields():
+def fields_markdown(model: type[BaseModel] = PipelineConfig, heading: str = "field") -> str:
+    """A Markdown table of every field of ``model``: path, default and description."""
+    lines = [f"| {heading} | default | description |", "| --- | --- | --- |"]
+    for path, default, description in config_fields(model):
         lines.append(f"| `{path}` | `{default}` | {description} |")
     return "\n".join(lines) + "\n"
+
+
+def config_reference_markdown() -> str:
+    """The configuration reference: every ``PipelineConfig`` field."""
+    return fields_markdown(PipelineConfig)
+
+
+def component_options_markdown(hook_name: str, name: str) -> str:
+    """The options table of the registered component ``name`` (e.g. the "local" trainer)."""
+    from finetunekit.registry import registry_for
+
+    return fields_markdown(registry_for(hook_name).get(name).Options, heading="option")

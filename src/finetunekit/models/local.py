@@ -35,7 +35,7 @@ class LocalChatModel(ChatModel):
         temperature: float = Field(0.0, ge=0.0, description="0 = greedy; above 0 samples.")
         top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass (sampling only).")
         seed: int = Field(0, description="Seed for sampling.")
-        device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
+        device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where to generate; auto = CUDA when present, else CPU.")
         cache_dir: str | None = Field(None, description="Where converted models are cached.")
         allow_hub: bool = Field(False, description="Let an HF model id download from the hub.")
         answer_cache_dir: str | None = Field(None, description="Cache answers on disk here (keyed by model, options, messages).")

@@ -38,9 +38,9 @@ class OpenAIChatModel(ChatModel):
         """Model and sampling options, concurrency, retries and the answer cache."""
 
         model: str = Field(default="gpt-4o-mini", description="Model id (a fine-tuned ``ft:…`` id works too).")
-        temperature: float = Field(default=0.0, ge=0, le=2)
+        temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature; 0 = (nearly) deterministic.")
         max_tokens: int | None = Field(default=512, gt=0, description="Longest answer, in tokens.")
-        seed: int | None = 0
+        seed: int | None = Field(default=0, description="Seed sent with each request (best-effort determinism).")
         concurrency: int = Field(default=8, ge=1, le=256, description="Requests in flight at once.")
         answer_cache_dir: str | None = Field(default=None, description="Directory of the on-disk answer cache.")
         progress: bool = Field(default=True, description="Show a progress bar.")

@@ -47,11 +47,11 @@ class OpenAITrainer(Trainer):
         """Model, hyperparameters (each ``"auto"`` or a value), job settings and connection."""
 
         model: str = Field(default="gpt-4o-mini-2024-07-18", description="Base model to fine-tune.")
-        n_epochs: Union[Auto, PositiveInt] = "auto"
-        batch_size: Union[Auto, PositiveInt] = "auto"
-        learning_rate_multiplier: Union[Auto, PositiveFloat] = "auto"
+        n_epochs: Union[Auto, PositiveInt] = Field(default="auto", description="Epochs, or \"auto\" (the API chooses).")
+        batch_size: Union[Auto, PositiveInt] = Field(default="auto", description="Batch size, or \"auto\".")
+        learning_rate_multiplier: Union[Auto, PositiveFloat] = Field(default="auto", description="Learning-rate multiplier, or \"auto\".")
         suffix: str | None = Field(default=None, max_length=64, description="Added to the model name.")
-        seed: int | None = None
+        seed: int | None = Field(default=None, description="Seed of the job (reproducible runs).")
         metadata: dict[str, str] | None = Field(default=None, description="Up to 15 key/values on the job.")
         poll_interval_min: float = Field(default=2.0, gt=0, description="Seconds between polls after a change.")
         poll_interval_max: float = Field(default=60.0, gt=0, description="Longest wait between polls.")
