@@ -137,3 +137,15 @@ def test_run_with_an_unknown_key_fails_in_one_line_and_debug_shows_the_traceback
     assert err.count("\n") == 1 and "sed" in err
     assert main(["--debug", "run", str(path)]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_two_installed_plugins_with_one_entry_point_name_fail_naming_both(tmp_path):
+    site = installed(tmp_path, "first_plugin", "")
+    second = site / "second_plugin-1.0.dist-info"
+    second.mkdir()
+    (second / "METADATA").write_text("Metadata-Version: 2.1\nName: second_plugin\nVersion: 1.0\n")
+    (second / "entry_points.txt").write_text("[finetunekit]\nfirst_plugin = second_plugin\n")
+    (site / "second_plugin.py").write_text("")
+    result = cli("plugins", site=site)
+    assert result.returncode == 2
+    assert "first_plugin" in result.stderr and "second_plugin" in result.stderr

@@ -83,3 +83,28 @@ def test_fingerprint_ignores_run_dir_but_not_settings():
     a = PipelineConfig(run_dir="a")
     assert a.fingerprint() == PipelineConfig(run_dir="b").fingerprint()
     assert a.fingerprint() != PipelineConfig(run_dir="a", seed=1).fingerprint()
+
+
+@pytest.mark.parametrize("lookup", ["get_chat_model", "get_trainer"])
+def test_a_misplaced_api_key_never_reaches_the_message(lookup, pm):
+    import finetunekit
+
+    with pytest.raises(ConfigError) as caught:
+        getattr(finetunekit, lookup)("openai", plugins=pm, api_key="sk-SECRET123")
+    assert "api_key" in str(caught.value) and "sk-SECRET123" not in str(caught.value)
+
+
+def test_secret_looking_option_values_are_hidden_but_others_shown():
+    from pydantic import BaseModel, ValidationError
+
+    from finetunekit.component import format_validation_error
+
+    class Options(BaseModel):
+        api_key: int = 0
+        epochs: int = 1
+
+    with pytest.raises(ValidationError) as caught:
+        Options.model_validate({"api_key": "sk-SECRET", "epochs": "many"})
+    text = format_validation_error(caught.value, "trainer.options")
+    assert "sk-SECRET" not in text and "trainer.options.api_key" in text
+    assert "'many'" in text

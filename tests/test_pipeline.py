@@ -104,3 +104,26 @@ def test_a_killed_run_resumes_from_its_checkpoint_without_repeating_finished_sta
     assert resumed["stages"]["train"]["status"] == "completed"
     tuned = json.loads((run / "train" / "fine_tuned_model.json").read_text())
     assert "checkpoint-" in (tuned["details"].get("resumed_from") or "")
+
+
+def test_changing_only_evaluation_settings_reevaluates_without_retraining(tmp_path, assets, pm):
+    config = load_config(write_config(tmp_path, assets))
+    Pipeline.from_config(config, plugins=pm).run()
+    run = Path(config.run_dir)
+    before = manifest(run)
+    evaluation = config.evaluation.model_copy(update={"limit": 2})
+    report = Pipeline.from_config(config.model_copy(update={"evaluation": evaluation}), plugins=pm).run()
+    after = manifest(run)
+    assert after["stages"]["train"] == before["stages"]["train"]
+    assert after["stages"]["evaluate"]["started"] >= before["stages"]["evaluate"]["started"]
+    assert set(report.summary["n"]) == {2}
+
+
+def test_fresh_is_refused_while_an_interrupted_training_run_is_recorded(tmp_path, assets, pm):
+    path = write_config(tmp_path, assets)
+    pipeline = Pipeline.from_config(path, plugins=pm)
+    pipeline.prepare()
+    pipeline.manifest.data["stages"]["train"] = {"status": "running"}
+    pipeline.manifest.save()
+    with pytest.raises(ConfigError, match="interrupted training run"):
+        Pipeline.from_config(path, plugins=pm, fresh=True)

@@ -8,6 +8,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from finetunekit.errors import ConfigError
+from finetunekit.redaction import is_secret_key
 
 
 class ComponentOptions(BaseModel):
@@ -17,11 +18,18 @@ class ComponentOptions(BaseModel):
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line per problem, each naming its dotted path (``trainer.options.n_epochs``)."""
+    """One line per problem, each naming its dotted path (``trainer.options.n_epochs``).
+
+    The offending value is shown, except for unknown keys and secret-looking ones, so that a
+    misplaced API key never reaches a message.
+    """
     lines = []
     for error in exc.errors():
-        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        lines.append(f"{path or '<root>'}: {error['msg']} (got {error.get('input')!r})")
+        loc = [str(part) for part in (prefix, *error["loc"]) if part != ""]
+        path = ".".join(loc) or "<root>"
+        hide = error["type"] == "extra_forbidden" or any(is_secret_key(part) for part in loc)
+        shown = "" if hide else f" (got {error.get('input')!r})"
+        lines.append(f"{path}: {error['msg']}{shown}")
     return "; ".join(lines)
 
 

@@ -112,8 +112,19 @@ class PipelineConfig(_Section):
 
     def fingerprint(self) -> str:
         """A stable hash of the settings that change a run's results (``run_dir`` excluded)."""
+        return self.stage_fingerprints()["evaluate"]
+
+    def stage_fingerprints(self) -> dict[str, str]:
+        """A hash per stage of the settings it depends on: ``prepare`` (data, prompts, formatter,
+        system, seed), ``train`` (those and the trainer), ``evaluate`` (all of them)."""
         data = self.model_dump(mode="json", exclude={"run_dir"})
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        prepare = {key: data[key] for key in ("seed", "dataset", "prompts", "formatter", "system")}
+        train = {**prepare, "trainer": data["trainer"]}
+        stages = {"prepare": prepare, "train": train, "evaluate": {**train, "evaluation": data["evaluation"]}}
+        return {
+            stage: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+            for stage, value in stages.items()
+        }
 
     def check_components(self, plugins: pluggy.PluginManager | None = None) -> None:
         """Check that every named component exists and that its options are valid."""

@@ -8,31 +8,17 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from contextlib import contextmanager
-
 from finetunekit.atomic import write_json
+from finetunekit.redaction import redact
 
 MANIFEST_NAME = "manifest.json"
 PACKAGES = ("finetunekit", "openai", "pandas", "pydantic", "pluggy", "torch", "transformers", "peft", "accelerate", "gguf")
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authori[sz]ation|bearer|access[_-]?token)$", re.IGNORECASE)
-REDACTED = "<redacted>"
-
-
-def redact(value: Any) -> Any:
-    """A copy of ``value`` with every secret-looking mapping key's value replaced."""
-    if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
-
-
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages a run depends on (``None`` when absent)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
@@ -65,13 +51,13 @@ class RunManifest:
         return cls(run_dir, json.loads(path.read_text(encoding="utf-8")))
 
     @classmethod
-    def create(cls, run_dir: str | Path, *, config: dict[str, Any], config_fingerprint: str, seed: int) -> RunManifest:
-        """A new manifest for a run about to start."""
+    def create(cls, run_dir: str | Path, *, config: dict[str, Any], fingerprints: dict[str, str], seed: int) -> RunManifest:
+        """A new manifest for a run about to start (``fingerprints``: one per stage)."""
         manifest = cls(
             run_dir,
             {
                 "config": redact(config),
-                "config_fingerprint": config_fingerprint,
+                "fingerprints": fingerprints,
                 "seed": seed,
                 "packages": package_versions(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -88,6 +74,11 @@ class RunManifest:
     def completed(self, stage: str) -> bool:
         """Whether ``stage`` finished in this run directory."""
         return self.data["stages"].get(stage, {}).get("status") == "completed"
+
+    def forget(self, stage: str) -> None:
+        """Drop what was recorded for ``stage``, so that it runs again."""
+        if self.data["stages"].pop(stage, None) is not None:
+            self.save()
 
     def stage_info(self, stage: str) -> dict[str, Any]:
         """What was recorded for ``stage`` (empty when nothing was)."""

@@ -21,6 +21,7 @@ from finetunekit.atomic import atomic_open, write_json, write_text
 from finetunekit.config import PipelineConfig, load_config, parse_config
 from finetunekit.errors import ConfigError
 from finetunekit.manifest import RunManifest
+from finetunekit.redaction import redact
 
 
 @dataclass
@@ -123,7 +124,11 @@ class Pipeline:
     def evaluate(self, *, train_if_needed: bool = False) -> Any:
         """Answer the three eval sets with the base and the fine-tuned model; save the report."""
         from finetunekit.evaluation.evaluator import Evaluator
+        from finetunekit.evaluation.report import EvaluationReport
 
+        report_dir = self.run_dir / "report"
+        if self.manifest.completed("evaluate") and (report_dir / "summary.csv").exists():
+            return EvaluationReport.load(report_dir)
         if not train_if_needed and not self.manifest.completed("train"):
             raise ConfigError(
                 f"{self.run_dir} holds no trained model yet; run `finetunekit train CONFIG` "
@@ -138,7 +143,7 @@ class Pipeline:
         }
         with self.manifest.stage("evaluate") as record:
             report = Evaluator(metrics=self.config.evaluation.metrics, plugins=self.plugins).evaluate(models, eval_sets)
-            report.save(self.run_dir / "report", training_metrics=tuned.metrics_path)
+            report.save(report_dir, training_metrics=tuned.metrics_path)
             record.update(questions={s.name: len(s) for s in eval_sets})
         return report
 
@@ -147,22 +152,31 @@ class Pipeline:
     def _open_manifest(self, fresh: bool) -> RunManifest:
         existing = RunManifest.load(self.run_dir)
         if existing is not None and fresh:
+            if existing.stage_info("train").get("status") == "running":
+                raise ConfigError(
+                    f"{self.run_dir} records an interrupted training run (with a hosted backend, a paid job "
+                    "may still be running); rerun without --fresh to resume it, or delete the directory yourself"
+                )
             shutil.rmtree(self.run_dir)
             existing = None
+        current = self.config.stage_fingerprints()
         if existing is not None:
-            if existing.data.get("config_fingerprint") != self.config.fingerprint():
+            recorded = existing.data.get("fingerprints", {})
+            changed = [stage for stage in ("prepare", "train") if recorded.get(stage) != current[stage]]
+            if changed:
                 raise ConfigError(
-                    f"{self.run_dir} was made with a different config; use another run_dir, "
-                    "or ask for a fresh run (--fresh / fresh=True) to start it over"
+                    f"{self.run_dir} was made with a different config (its {changed[0]} settings differ); use "
+                    "another run_dir, or ask for a fresh run (--fresh / fresh=True) to start it over"
                 )
+            if recorded.get("evaluate") != current["evaluate"]:
+                existing.forget("evaluate")  # only evaluation settings changed: evaluate again
+                existing.data.update(config=redact(self.config.model_dump(mode="json")), fingerprints=current)
+                existing.save()
             return existing
         if self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise ConfigError(f"{self.run_dir} exists, is not empty and holds no finetunekit run; choose another run_dir")
         return RunManifest.create(
-            self.run_dir,
-            config=self.config.model_dump(mode="json"),
-            config_fingerprint=self.config.fingerprint(),
-            seed=self.config.seed,
+            self.run_dir, config=self.config.model_dump(mode="json"), fingerprints=current, seed=self.config.seed
         )
 
     def _sample_rows(self) -> tuple[Any, Any, dict[str, Any]]:

@@ -51,11 +51,22 @@ def load_installed_plugins(pm: pluggy.PluginManager) -> None:
     A plugin that fails to import or register raises :class:`PluginLoadError` naming the
     entry point and its distribution, so a user knows which package to fix or uninstall.
     """
+    seen: dict[str, tuple[str, str]] = {}
     for dist in metadata.distributions():
         for entry_point in dist.entry_points:
-            if entry_point.group != ENTRY_POINT_GROUP or pm.has_plugin(entry_point.name):
+            if entry_point.group != ENTRY_POINT_GROUP:
                 continue
-            where = f"plugin {entry_point.name!r} ({entry_point.value}, from {dist.metadata['Name']})"
+            origin = (dist.metadata["Name"], entry_point.value)
+            where = f"plugin {entry_point.name!r} ({entry_point.value}, from {origin[0]})"
+            if seen.get(entry_point.name) == origin:
+                continue  # the same distribution, found twice on sys.path
+            if entry_point.name in seen or pm.has_plugin(entry_point.name):
+                first = seen.get(entry_point.name, ("finetunekit", entry_point.name))
+                raise PluginLoadError(
+                    f"{where} has the same name as plugin {entry_point.name!r} ({first[1]}, from {first[0]}); "
+                    "uninstall one of them or rename its entry point"
+                )
+            seen[entry_point.name] = origin
             try:
                 pm.register(entry_point.load(), name=entry_point.name)
             except Exception as exc:
