@@ -125,3 +125,29 @@ def test_azure_openai_client_works(fake_openai, pm):
     chat = get_chat_model("openai", plugins=pm, client=azure, model="my-deployment", progress=False)
     assert chat.answer(["azure?"]) == [_expected("azure?")]
     assert fake_openai.requests("chat.completions")[0].path == "/openai/deployments/my-deployment/chat/completions"
+
+
+def test_fully_cached_rerun_needs_no_api_key_and_sends_nothing(fake_openai, pm, tmp_path, monkeypatch):
+    cache = str(tmp_path / "cache")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.url)
+    monkeypatch.setenv("MY_KEY", fake_openai.api_key)
+    options = {"api_key_env": "MY_KEY", "answer_cache_dir": cache, "progress": False}
+    questions = _questions(5)
+    first = get_chat_model("openai", plugins=pm, **options).answer(questions)
+    assert first == [_expected(q) for q in questions]
+    monkeypatch.delenv("MY_KEY")
+    sent = fake_openai.count("chat.completions", outcome=None)
+    assert get_chat_model("openai", plugins=pm, **options).answer(questions) == first
+    assert fake_openai.count("chat.completions", outcome=None) == sent
+    with pytest.raises(ConfigError, match="MY_KEY"):  # what is not cached still needs the key
+        get_chat_model("openai", plugins=pm, **options).answer(["not cached?"])
+
+
+@pytest.mark.parametrize("base_url", [None, "http://127.0.0.1:8000/v1", "http://Example.COM/v1/", "https://h/a/b"])
+def test_endpoint_from_options_equals_the_built_clients(base_url, monkeypatch):
+    from finetunekit.models.openai_client import OpenAIConnectionOptions, build_client, endpoint_of, endpoint_of_options
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("SOME_KEY", "sk-x")
+    options = OpenAIConnectionOptions(base_url=base_url, api_key_env="SOME_KEY")
+    assert endpoint_of_options(options) == endpoint_of(build_client(options))

@@ -219,3 +219,29 @@ def test_real_amazon_rows_train_and_are_answered(fake_openai, pm, tmp_path):
     chat = tuned.chat_model(plugins=pm, client=fake_openai.client(), progress=False)
     questions = [e["messages"][0]["content"] for e in examples]
     assert chat.answer(questions) == [e["messages"][1]["content"] for e in examples]
+
+
+def test_chat_model_of_a_model_trained_on_another_endpoint_uses_that_endpoint_and_key(
+        fake_openai, pm, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROVIDER_KEY", fake_openai.api_key)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-key-must-not-leave")  # the fake refuses it (401)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    examples = make_examples(12)
+    trainer = fake_trainer(fake_openai, pm, client=None, base_url=fake_openai.url, api_key_env="PROVIDER_KEY")
+    tuned = trainer.train(examples, run_dir=tmp_path)
+    chat = tuned.chat_model(plugins=pm, progress=False)
+    assert chat.answer([examples[0]["messages"][0]["content"]]) == [examples[0]["messages"][1]["content"]]
+    assert tuned.chat_options["api_key_env"] == "PROVIDER_KEY"
+    assert fake_openai.count("chat.completions", outcome="ok") == 1
+    assert fake_openai.count("chat.completions", outcome=None) == 1  # no request was refused for its key
+
+
+def test_chat_model_of_a_model_trained_through_a_client_goes_to_that_clients_endpoint(
+        fake_openai, pm, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", fake_openai.api_key)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    examples = make_examples(12)
+    tuned = fake_trainer(fake_openai, pm).train(examples, run_dir=tmp_path)
+    chat = tuned.chat_model(plugins=pm, progress=False, max_retries=0)
+    assert chat.answer([examples[1]["messages"][0]["content"]]) == [examples[1]["messages"][1]["content"]]
+    assert tuned.chat_options["base_url"] == str(fake_openai.client().base_url)

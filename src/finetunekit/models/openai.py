@@ -18,7 +18,7 @@ from finetunekit.errors import FinetunekitError
 from finetunekit.hookspecs import hookimpl
 from finetunekit.models.base import ChatModel, Message
 from finetunekit.models.cache import AnswerCache, hash_request, request_key
-from finetunekit.models.openai_client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, redact
+from finetunekit.models.openai_client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
 
 
 class ChatRequestError(FinetunekitError):
@@ -58,10 +58,14 @@ class OpenAIChatModel(ChatModel):
         return self._client
 
     def request_of(self, messages: list[Message]) -> dict[str, Any]:
-        """The cache description of one request: endpoint, model, answer-changing options, messages."""
+        """The cache description of one request: endpoint, model, answer-changing options, messages.
+
+        The endpoint comes from the options, not from a client, so reading cached answers
+        needs no API key.
+        """
         o = self.options
         answer_options = {"temperature": o.temperature, "max_tokens": o.max_tokens, "seed": o.seed,
-                          "endpoint": endpoint_of(self.client)}
+                          "endpoint": endpoint_of_options(o)}
         return request_key(self.name, o.model, answer_options, messages)
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:

@@ -7,6 +7,7 @@ stored in options, files, logs or messages. ``openai`` is imported lazily.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -16,6 +17,8 @@ from finetunekit.errors import ConfigError, MissingDependencyError
 
 #: Placeholder key sent to OpenAI-compatible servers that need none (vLLM, llama.cpp, Ollama).
 NO_KEY = "no-key-needed"
+#: The endpoint the SDK uses when neither ``base_url`` nor ``OPENAI_BASE_URL`` names one.
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 
 
 class OpenAIConnectionOptions(ComponentOptions):
@@ -65,6 +68,21 @@ def build_client(options: OpenAIConnectionOptions) -> Any:
 def endpoint_of(client: Any) -> str:
     """The client's base URL as a string (for cache keys and messages; holds no secret)."""
     return str(getattr(client, "base_url", ""))
+
+
+def endpoint_of_options(options: OpenAIConnectionOptions) -> str:
+    """The endpoint ``options`` talk to, without building a client (so without an API key).
+
+    The passed client's base URL, else ``base_url``, else ``OPENAI_BASE_URL``, else OpenAI's
+    own; written as the SDK writes it (with a trailing slash), so it equals
+    :func:`endpoint_of` of the client :func:`build_client` would build.
+    """
+    if options.client is not None:
+        return endpoint_of(options.client)
+    url = options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_ENDPOINT
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
 def redact(text: str, *secrets: str | None) -> str:

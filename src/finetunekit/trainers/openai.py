@@ -14,9 +14,16 @@ from typing import Any, Callable, Iterator, Literal, Union
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from finetunekit.atomic import write_json
+from finetunekit.atomic import write_bytes, write_json
 from finetunekit.hookspecs import hookimpl
-from finetunekit.models.openai_client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, redact
+from finetunekit.models.openai_client import (
+    OpenAIConnectionOptions,
+    api_key_of,
+    build_client,
+    endpoint_of,
+    endpoint_of_options,
+    redact,
+)
 from finetunekit.trainers.base import FineTunedModel, Trainer
 from finetunekit.trainers.openai_estimate import DryRunReport, dry_run_report
 from finetunekit.trainers.openai_job import (
@@ -26,10 +33,10 @@ from finetunekit.trainers.openai_job import (
     OpenAIJobCancelledError,
     OpenAIJobFailedError,
     OpenAIRequestError,
+    examples_bytes,
     sha256,
     validate,
     validation_errors,
-    write_examples,
 )
 from finetunekit.trainers.openai_poll import JobPoller, say_to_stderr
 from finetunekit.trainers.openai_results import fine_tuned_model, list_checkpoints, save_metrics
@@ -73,19 +80,24 @@ class OpenAITrainer(Trainer):
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         options = self.options
-        train_bytes = write_examples(examples, run_dir / "train.jsonl")
-        valid_bytes = write_examples(validation, run_dir / "validation.jsonl") if validation is not None else None
+        train_bytes = examples_bytes(examples)
+        valid_bytes = examples_bytes(validation) if validation is not None else None
+        settings = self._job_settings()
         state = JobState.load(run_dir)
-        if state is not None:
+        if state is not None:  # checked before anything is written: the record of what was uploaded stays
             state.check_same_data(sha256(train_bytes), sha256(valid_bytes), run_dir)
-        else:
+            state.check_same_settings(settings, run_dir)
+        write_bytes(run_dir / "train.jsonl", train_bytes)
+        if valid_bytes is not None:
+            write_bytes(run_dir / "validation.jsonl", valid_bytes)
+        if state is None:
             self._refuse_invalid(examples, run_dir / "train.jsonl", "training")
             if validation is not None:
                 self._refuse_invalid(validation, run_dir / "validation.jsonl", "validation")
         client = build_client(options)
         with self._api_errors(client):
             if state is None:
-                state = JobState(base_model=options.model, endpoint=endpoint_of(client),
+                state = JobState(base_model=options.model, endpoint=settings["endpoint"], settings=settings,
                                  training_sha256=sha256(train_bytes), validation_sha256=sha256(valid_bytes))
                 state.save(run_dir)
             if state.job_id is None:
@@ -102,11 +114,11 @@ class OpenAITrainer(Trainer):
         Writes the JSONL files into ``run_dir`` (what would be uploaded) and ``dry_run.json``.
         """
         run_dir = Path(run_dir)
-        write_examples(examples, run_dir / "train.jsonl")
+        write_bytes(run_dir / "train.jsonl", examples_bytes(examples))
         report = validate(examples, self.options.model)
         errors = [str(e) for e in report.errors]
         if validation is not None:
-            write_examples(validation, run_dir / "validation.jsonl")
+            write_bytes(run_dir / "validation.jsonl", examples_bytes(validation))
             errors += [f"validation: {e}" for e in validation_errors(validation, self.options.model)]
         result = dry_run_report(report, errors, n_epochs=self.options.n_epochs,
                                 price_per_million=price_per_million_tokens)
@@ -162,6 +174,13 @@ class OpenAITrainer(Trainer):
                 return job
         return None
 
+    def _job_settings(self) -> dict[str, Any]:
+        """What the job is created with, as recorded in the state (no key, no client)."""
+        o = self.options
+        return {"model": o.model, "n_epochs": o.n_epochs, "batch_size": o.batch_size,
+                "learning_rate_multiplier": o.learning_rate_multiplier, "suffix": o.suffix, "seed": o.seed,
+                "metadata": o.metadata, "endpoint": endpoint_of_options(o)}
+
     def _job_request(self, state: JobState) -> dict[str, Any]:
         options = self.options
         hyperparameters = {"n_epochs": options.n_epochs, "batch_size": options.batch_size,
@@ -203,7 +222,8 @@ class OpenAITrainer(Trainer):
         if job.status == "cancelled":
             raise OpenAIJobCancelledError(job.id, "cancelled", None, "the job was cancelled", run_dir)
         metrics_path = save_metrics(client, job, run_dir, self.say)
-        result = fine_tuned_model(job, metrics_path, list_checkpoints(client, job.id), self.options.base_url)
+        result = fine_tuned_model(job, metrics_path, list_checkpoints(client, job.id),
+                                  endpoint_of_options(self.options), self.options.api_key_env)
         write_json(run_dir / "fine_tuned_model.json", result.model_dump(mode="json"))
         self.say(f"[openai] fine-tuned model {result.model} ({job.trained_tokens} trained tokens)")
         return result

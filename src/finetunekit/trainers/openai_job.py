@@ -8,6 +8,7 @@ It never holds the API key.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -74,6 +75,9 @@ class JobState(BaseModel):
     job_id: str | None = None
     status: str | None = None
     fine_tuned_model: str | None = None
+    #: what the job was (or will be) created with: model, hyperparameters, suffix, seed,
+    #: metadata and endpoint (never a key or a client); ``None`` in records of older versions
+    settings: dict[str, Any] | None = None
     updated_at: float = Field(default_factory=time.time)
 
     @classmethod
@@ -100,19 +104,41 @@ class JobState(BaseModel):
                 f"{run_dir / STATE_FILE} records job {self.job_id or '(not created yet)'} for other "
                 "examples than these; use a new run_dir, or delete that file to start a new job")
 
+    def check_same_settings(self, settings: dict[str, Any], run_dir: Path) -> None:
+        """Refuse to reattach a run directory to a job created with other options.
+
+        ``settings`` is what this run would create its job with; records of older versions
+        (without ``settings``) are checked on the base model and endpoint only.
+        """
+        recorded = self.settings
+        if recorded is None:
+            recorded = {"model": self.base_model, **({"endpoint": self.endpoint} if self.endpoint else {})}
+        current = json.loads(json.dumps(settings))
+        differing = [f"{key} (recorded {recorded[key]!r}, now {current.get(key)!r})"
+                     for key in recorded if recorded[key] != current.get(key)]
+        differing += [f"{key} (not recorded, now {current[key]!r})" for key in current
+                      if key not in recorded and self.settings is not None]
+        if differing:
+            raise ConfigError(
+                f"{run_dir / STATE_FILE} records job {self.job_id or '(not created yet)'} created with other "
+                f"options: {'; '.join(differing)}. To start a new job with these options use another "
+                "run_dir (or delete that file); to reattach, rerun with the recorded options")
+
 
 def sha256(data: bytes | None) -> str | None:
     """Hex SHA-256 of ``data`` (``None`` for ``None``)."""
     return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
-def write_examples(examples: Any, path: Path) -> bytes:
-    """Write the JSONL training file of ``examples`` (an ExampleSet or ``{"messages"}`` dicts)
-    atomically and return its bytes."""
+def examples_bytes(examples: Any) -> bytes:
+    """The bytes of the JSONL training file of ``examples`` (an ExampleSet or ``{"messages"}``
+    dicts), exactly as ``ExampleSet.to_jsonl`` writes them; nothing is written to the run."""
+    import tempfile
+
     from finetunekit.examples import as_example_set
 
-    as_example_set(examples).to_jsonl(path)
-    return path.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="finetunekit-") as tmp:
+        return as_example_set(examples).to_jsonl(Path(tmp) / "examples.jsonl").read_bytes()
 
 
 def validation_errors(examples: Any, model: str) -> list[Any]:

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from finetunekit.atomic import write_text
+from finetunekit.models.openai_client import DEFAULT_ENDPOINT
 from finetunekit.trainers.base import FineTunedModel
 
 METRICS_FILE = "metrics.csv"
+#: OpenAI's own endpoint, as ``endpoint_of_options`` writes it (not recorded: it is the default)
+OPENAI_ENDPOINT = DEFAULT_ENDPOINT + "/"
 
 
 def decode_result_file(data: bytes) -> str:
@@ -69,12 +72,17 @@ def list_checkpoints(client: Any, job_id: str) -> list[dict[str, Any]]:
 
 
 def fine_tuned_model(job: Any, metrics_path: str | None, checkpoints: list[dict[str, Any]],
-                     base_url: str | None) -> FineTunedModel:
-    """The :class:`FineTunedModel` of a succeeded job (``chat_options`` name the model)."""
+                     endpoint: str, api_key_env: str) -> FineTunedModel:
+    """The :class:`FineTunedModel` of a succeeded job.
+
+    ``chat_options`` name the model, the endpoint it was trained on (unless OpenAI's own) and
+    the environment variable of that endpoint's key, so ``chat_model()`` asks the same
+    endpoint with the same key and never sends another key there.
+    """
     hyperparameters = job.hyperparameters.model_dump(mode="json") if job.hyperparameters else {}
-    chat_options: dict[str, Any] = {"model": job.fine_tuned_model}
-    if base_url:
-        chat_options["base_url"] = base_url
+    chat_options: dict[str, Any] = {"model": job.fine_tuned_model, "api_key_env": api_key_env}
+    if endpoint != OPENAI_ENDPOINT:
+        chat_options["base_url"] = endpoint
     return FineTunedModel(
         backend="openai",
         base_model=job.model,
