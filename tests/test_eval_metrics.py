@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,6 +75,13 @@ def test_answer_length_by_hand(pm):
     assert m.score("", "a b") == 0.0 and m.score("", "") == 1.0
     items = [_item(content="a b c d"), _item(content="a b")]
     assert m.extra_figures(["one two, three", "x"], items) == {"mean_words": 2.0, "reference_words": 3.0}
+
+
+@pytest.mark.parametrize("name", ["format", "rouge_l", "answer_length", "refusal"])
+def test_an_empty_set_measures_nothing_not_zero(pm, name):
+    m = metric(name, pm)
+    assert math.isnan(m.aggregate([]))
+    assert all(math.isnan(v) for v in m.extra_figures([], []).values())
 
 
 @pytest.mark.parametrize("answer", [

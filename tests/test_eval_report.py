@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from html.parser import HTMLParser
@@ -12,7 +13,7 @@ import pytest
 import finetunekit
 from eval_support import FixedAnswerModel, KnowingModel, make_examples, product_rows
 from finetunekit.errors import DataError
-from finetunekit.evaluation.evalsets import build_eval_sets
+from finetunekit.evaluation.evalsets import EvalSet, build_eval_sets
 
 SCRIPT = "<script>alert(1)</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -132,3 +133,22 @@ def test_pivot_and_markdown_summary(report):
     assert lines[0] == "| split | metric | knowing | hostile |"
     assert len(lines) == 2 + len(report.summary) // 2
     assert str(report) == report.to_markdown()
+
+
+def test_an_empty_split_is_shown_as_not_measured_not_as_zero(pm, tmp_path):
+    train, test = product_rows()
+    sets = build_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
+    sets.append(EvalSet("no-questions"))
+    report = finetunekit.Evaluator(plugins=pm, progress=False).evaluate({"knowing": KnowingModel(train + test)}, sets)
+    empty = report.summary[report.summary.split == "no-questions"]
+    assert len(empty) > 0 and (empty.n == 0).all() and empty.value.isna().all()
+    assert "| no-questions | format | – |" in report.to_markdown()
+    assert "| no-questions | answer_length:mean_words | – |" in report.to_markdown()
+    assert "0.000" not in "".join(line for line in report.to_markdown().splitlines() if "no-questions" in line)
+    report.save(tmp_path)  # plots and both pages with NaN figures
+    assert (tmp_path / "metrics.png").read_bytes().startswith(PNG_MAGIC)
+    assert "| no-questions | format | – |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert '<td>no-questions</td><td>format</td><td class="num">–</td>' in (tmp_path / "report.html").read_text(encoding="utf-8")
+    loaded = finetunekit.EvaluationReport.load(tmp_path)
+    assert math.isnan(loaded.value("knowing", "no-questions", "format"))
+    assert loaded.to_markdown() == report.to_markdown()

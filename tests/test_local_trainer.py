@@ -71,6 +71,18 @@ def test_a_finished_run_is_not_trained_again_and_other_options_are_refused(pm, t
         get_trainer("local", plugins=pm, **options(tiny_model, epochs=2)).train(EXAMPLES, run_dir=run)
 
 
+def test_a_finished_run_on_other_examples_is_refused_not_returned(pm, tiny_model, tmp_path):
+    run = tmp_path / "run"
+    opts = options(tiny_model, epochs=1)
+    get_trainer("local", plugins=pm, **opts).train(EXAMPLES, run_dir=run)
+    with pytest.raises(ConfigError, match="trained on other examples \\(training examples differ\\).*another run_dir"):
+        get_trainer("local", plugins=pm, **opts).train(EXAMPLES[:3], run_dir=run)
+    with pytest.raises(ConfigError, match="validation examples differ"):
+        get_trainer("local", plugins=pm, **opts).train(EXAMPLES, validation=EXAMPLES[:1], run_dir=run)
+    # the same examples, as an ExampleSet this time, still find the finished run
+    assert get_trainer("local", plugins=pm, **opts).train(ExampleSet(EXAMPLES), run_dir=run).details["global_step"] == 2
+
+
 def test_truncation_and_untrainable_examples_are_reported(pm, tiny_model, tmp_path):
     long = {"messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"}]}
     trainer = get_trainer("local", plugins=pm, **options(tiny_model, epochs=1, max_length=96))
@@ -94,6 +106,8 @@ def test_resume_continues_from_the_last_checkpoint_step(pm, tiny_model, tmp_path
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     with pytest.raises(ConfigError, match="checkpoint-4 was written with other trainer options"):
         get_trainer("local", plugins=pm, **{**opts, "learning_rate": 1e-3}).train(EXAMPLES, run_dir=run)
+    with pytest.raises(ConfigError, match="checkpoint-4 was trained on other examples \\(training examples differ"):
+        get_trainer("local", plugins=pm, **opts).train(EXAMPLES[::-1], run_dir=run)
     resumed = get_trainer("local", plugins=pm, **opts).train(EXAMPLES, run_dir=run)
     assert resumed.details["resumed_from"].endswith("checkpoint-4")
     assert resumed.details["global_step"] == 8

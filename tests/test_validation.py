@@ -139,12 +139,35 @@ def test_exact_counts_with_a_tiktoken_encoding():
         ("gpt-4.1-nano", "o200k_base"),
         ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "o200k_base"),
         ("gpt-3.5-turbo-0125", "cl100k_base"),
-        ("smollm2-135m-instruct", "cl100k_base"),
-        (None, "cl100k_base"),
+        ("o3-mini", "o200k_base"),
+        ("davinci-002", "cl100k_base"),
+        (None, "cl100k_base"),  # no model named: OpenAI's data-prep default
+        ("smollm2-135m-instruct", None),  # not an OpenAI model: no tiktoken encoding fits
+        ("HuggingFaceTB/SmolLM2-135M-Instruct", None),
+        ("/models/tiny-llama", None),
+        ("olmo-2-1b", None),
     ],
 )
 def test_encoding_follows_the_target_model(model, encoding):
     assert encoding_name_for(model) == encoding
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "/runs/train/merged", "ft:llama-3:x::y"])
+def test_a_local_model_gets_the_estimate_and_the_note_says_why(model):
+    examples = ExampleSet([chat(f"Q{i}?", f"A{i}.") for i in range(10)])
+    report = examples.validate(model=model)
+    assert report.tokens_estimated and report.encoding == "estimate"
+    assert "not an OpenAI model" in report.token_note and "not an OpenAI model" in report.to_text()
+    assert report.tokens == examples.validate(encoding="estimate").tokens
+    # an explicit encoding still wins
+    assert not token_counter(model, encoding=FakeEncoder()).estimated
+
+
+class FakeEncoder:
+    name = "chars"
+
+    def encode_ordinary(self, text):
+        return list(text.encode())
 
 
 def test_a_count_is_never_an_unflagged_estimate():

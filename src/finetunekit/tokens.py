@@ -1,9 +1,10 @@
 """Token counts of chat examples: tiktoken's encoding for the target model, or an honest estimate.
 
 With tiktoken installed (``pip install 'finetunekit[tokens]'``) and its encoding file at hand
-(downloaded once, or in ``TIKTOKEN_CACHE_DIR``), counts are exact for the target model's
-encoding. Otherwise they are estimated at about four characters per token, and the counter
-says so (``estimated=True`` and a ``note``) so no report passes an estimate off as a count.
+(downloaded once, or in ``TIKTOKEN_CACHE_DIR``), counts are exact for an OpenAI target model's
+encoding. Otherwise -- and always for a model that is not OpenAI's (e.g. a local SmolLM2, whose
+tokenizer is not tiktoken's) -- they are estimated at about four characters per token, and the
+counter says so (``estimated=True`` and a ``note``) so no report passes an estimate off as a count.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from typing import Any, Mapping, Protocol
 
 #: Characters per token assumed when no tokenizer is available (English prose averages ~4).
@@ -24,6 +26,8 @@ TOKENS_PER_REPLY = 3
 O200K_PREFIXES = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
 FALLBACK_ENCODING = "cl100k_base"
 ESTIMATE = "estimate"
+#: Names of OpenAI models (tiktoken's encodings apply): gpt-*, chatgpt-*, o1/o3/o4..., davinci, babbage.
+OPENAI_MODEL = re.compile(r"(?:gpt-|chatgpt-|o\d+(?:-|$)|(?:davinci|babbage)(?:-|$))", re.IGNORECASE)
 
 
 class Encoder(Protocol):
@@ -31,18 +35,33 @@ class Encoder(Protocol):
 
     name: str
 
-    def encode_ordinary(self, text: str) -> list[int]: ...
+    def encode_ordinary(self, text: str) -> list[int]:
+        """The token ids of ``text``, special-token strings (``<|endoftext|>``) encoded as plain text."""
+        ...
 
 
-def encoding_name_for(model: str | None) -> str:
+def _base_model(model: str) -> str:
+    """``model`` without a fine-tuned id's wrapping: ``ft:gpt-4o-mini:org::abc`` -> ``gpt-4o-mini``."""
+    return model.split(":")[1] if model.startswith("ft:") else model
+
+
+def is_openai_model(model: str) -> bool:
+    """True for an OpenAI model name (or a fine-tuned id of one), whose tokenizer tiktoken has."""
+    return OPENAI_MODEL.match(_base_model(model)) is not None
+
+
+def encoding_name_for(model: str | None) -> str | None:
     """The tiktoken encoding of ``model``: ``o200k_base`` for the gpt-4o family, else ``cl100k_base``.
 
-    Fine-tuned ids (``ft:gpt-4o-mini-2024-07-18:org::abc``) count as their base model; a
-    model tiktoken does not know (or ``None``) falls back to ``cl100k_base``.
+    Fine-tuned ids (``ft:gpt-4o-mini-2024-07-18:org::abc``) count as their base model; an
+    OpenAI model tiktoken does not know yet (or ``None``: no model named) falls back to
+    ``cl100k_base``. A model that is not OpenAI's gets ``None``: no tiktoken encoding fits it.
     """
     if not model:
         return FALLBACK_ENCODING
-    base = model.split(":")[1] if model.startswith("ft:") else model
+    if not is_openai_model(model):
+        return None
+    base = _base_model(model)
     try:
         import tiktoken
 
@@ -122,6 +141,11 @@ def token_counter(model: str | None = None, encoding: str | Encoder | None = Non
     if encoding == ESTIMATE:
         return TokenCounter(None, note="token counts estimated (~4 characters per token), as requested")
     name = encoding or encoding_name_for(model)
+    if name is None:
+        return TokenCounter(None, note=(
+            f"token counts estimated (~4 characters per token): {model!r} is not an OpenAI model, so "
+            "tiktoken's encodings do not fit its tokenizer (pass encoding= to pick one anyway)"
+        ))
     encoder, problem = _load_encoding(name)
     if encoder is None:
         return TokenCounter(None, note=f"token counts estimated (~4 characters per token): {problem}")

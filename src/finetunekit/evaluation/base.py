@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 from typing import Any, ClassVar, Sequence
 
 from finetunekit.component import Component
@@ -33,8 +34,9 @@ class Metric(Component, abc.ABC):
         """The score of ``answer`` against ``reference``, in [0, 1]."""
 
     def aggregate(self, scores: Sequence[float]) -> float:
-        """The set's figure: the mean by default (0.0 for an empty set)."""
-        return sum(scores) / len(scores) if scores else 0.0
+        """The set's figure: the mean by default; NaN for an empty set (nothing was measured,
+        which reports show as a blank, never as a score of 0)."""
+        return sum(scores) / len(scores) if scores else math.nan
 
     def reference_of(self, item: Any) -> str:
         """The text of ``item`` (an ``EvalItem``) that :meth:`score` compares with."""

@@ -7,6 +7,8 @@ All are cheap and offline. Texts are compared after :func:`~finetunekit.evaluati
 
 from __future__ import annotations
 
+import math
+
 import re
 from typing import Any, ClassVar, Sequence
 
@@ -84,7 +86,7 @@ class AnswerLength(ContentMetric):
     def extra_figures(self, answers: Sequence[str], items: Sequence[Any]) -> dict[str, float]:
         """Mean tokens per answer and per reference content."""
         if not answers:
-            return {"mean_words": 0.0, "reference_words": 0.0}
+            return {"mean_words": math.nan, "reference_words": math.nan}  # nothing measured
         return {
             "mean_words": sum(len(text.tokenize(a)) for a in answers) / len(answers),
             "reference_words": sum(len(text.tokenize(self.reference_of(i))) for i in items) / len(items),

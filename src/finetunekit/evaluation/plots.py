@@ -8,6 +8,7 @@ drawn with the object-oriented API (no ``pyplot``), so no global backend state i
 from __future__ import annotations
 
 import io
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def metric_bars(report: EvaluationReport) -> bytes:
         for index, model in enumerate(report.models):
             values = [_value(report, model, split, metric) for split in report.splits]
             positions = [s + (index - (len(report.models) - 1) / 2) * width for s in range(len(report.splits))]
-            ax.bar(positions, values, width=width, label=model)
-            top = max(top, *values)
+            ax.bar(positions, values, width=width, label=model)  # NaN (empty split): no bar
+            top = max([top, *(v for v in values if not math.isnan(v))])
         better = report.metrics[metric].get("higher_is_better")
         suffix = "" if better is None else (" (higher is better)" if better else " (lower is better)")
         ax.set_title(metric + suffix, fontsize=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -150,6 +151,8 @@ class EvaluationReport:
         root = Path(directory)
         meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
         summary = pd.read_csv(root / "summary.csv", keep_default_na=False)
+        # an empty split's figure is NaN, written as an empty cell
+        summary["value"] = pd.to_numeric(summary["value"].replace("", math.nan))
         answers = pd.read_csv(root / "answers.csv", keep_default_na=False)
         return cls(summary, answers, metrics=meta["metrics"], models=meta["models"], splits=meta["splits"],
                    answer_seconds=meta.get("answer_seconds"))
@@ -159,10 +162,15 @@ class EvaluationReport:
                 "answer_seconds": self.answer_seconds}
 
 
+#: How a figure of an empty split (NaN: nothing measured) is shown in tables.
+NOT_MEASURED = "–"
+
+
 def format_value(value: float) -> str:
-    """A figure for a table: three decimals in [0, 1], one beyond (e.g. mean words)."""
+    """A figure for a table: three decimals in [0, 1], one beyond (e.g. mean words);
+    :data:`NOT_MEASURED` for NaN (a metric over an empty split)."""
     if pd.isna(value):
-        return ""
+        return NOT_MEASURED
     return f"{value:.3f}" if -1 <= value <= 1 else f"{value:.1f}"
 
 

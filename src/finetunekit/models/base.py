@@ -15,19 +15,23 @@ Conversation = Union[str, Sequence[Mapping[str, Any]]]
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
-def to_messages(conversation: Conversation) -> list[Message]:
-    """A conversation as a list of ``{"role", "content"}`` dicts (a string is one user message)."""
+def to_messages(conversation: Conversation, index: int | None = None) -> list[Message]:
+    """A conversation as a list of ``{"role", "content"}`` dicts (a string is one user message).
+
+    ``index``: the conversation's position in its batch, named in errors (``conversation 3, message 1 ...``).
+    """
     if isinstance(conversation, str):
         return [{"role": "user", "content": conversation}]
+    where = "" if index is None else f"conversation {index}, "
     messages = []
     for i, message in enumerate(conversation):
         if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
-            raise ConfigError(f"message {i} must be a mapping with 'role' and 'content', got {message!r}")
+            raise ConfigError(f"{where}message {i} must be a mapping with 'role' and 'content', got {message!r}")
         if message["role"] not in ROLES:
-            raise ConfigError(f"message {i} has unknown role {message['role']!r}; expected one of {ROLES}")
+            raise ConfigError(f"{where}message {i} has unknown role {message['role']!r}; expected one of {ROLES}")
         messages.append({"role": str(message["role"]), "content": str(message["content"])})
     if not messages:
-        raise ConfigError("a conversation must hold at least one message")
+        raise ConfigError(f"a conversation must hold at least one message{'' if index is None else f' (conversation {index} is empty)'}")
     return messages
 
 
@@ -38,7 +42,7 @@ class ChatModel(Component, abc.ABC):
         """One answer per conversation, in the same order."""
         if isinstance(conversations, str):
             raise ConfigError("answer() takes a list of conversations; wrap a single question in a list")
-        batch = [to_messages(c) for c in conversations]
+        batch = [to_messages(c, index) for index, c in enumerate(conversations)]
         if not batch:
             return []
         answers = self.generate(batch)

@@ -10,9 +10,9 @@ Run directory layout::
       adapter/                    the PEFT LoRA adapter + tokenizer (or model/ with full_finetune)
       merged/                     base + adapter merged (only with merge=True)
       metrics.csv                 loss history: step, loss, epoch, learning_rate, grad_norm, eval_loss
-      options.json                the options of this run (resuming with others is refused)
+      options.json                the options and example fingerprints of this run (resuming with others is refused)
       data_report.json            token counts, truncated and untrainable examples
-      training.json               written last: options, timings, throughput; marks the run complete
+      training.json               written last: options, example fingerprints, timings; marks the run complete
 """
 
 from __future__ import annotations
@@ -42,12 +42,23 @@ COMPLETE_FILE = "training.json"
 
 def example_dicts(examples: Any) -> list[dict[str, Any]]:
     """The ``{"messages": [...]}`` dicts of an ExampleSet or of any sequence of such dicts."""
+    return list(_example_set(examples).examples) if examples is not None else []
+
+
+def example_fingerprints(examples: Any, validation: Any = None) -> dict[str, str | None]:
+    """The fingerprints of the training and validation examples (None: no validation set),
+    recorded with a run so that it is never resumed or reused on other data."""
+    return {
+        "train": _example_set(examples).fingerprint(),
+        "validation": _example_set(validation).fingerprint() if validation is not None else None,
+    }
+
+
+def _example_set(examples: Any) -> Any:
     from finetunekit.examples import as_example_set
 
-    if examples is None:
-        return []
     try:
-        return list(as_example_set(examples).examples)
+        return as_example_set(examples)
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
 
@@ -92,7 +103,8 @@ class LocalTrainer(Trainer):
         """Fine-tune on ``examples`` in ``run_dir``; resume from its last checkpoint, or return the
         finished result if ``run_dir`` already holds a completed run."""
         run = Path(run_dir)
-        done = self._completed(run)
+        fingerprints = example_fingerprints(examples, validation)
+        done = self._completed(run, fingerprints)
         if done is not None:
             logger.info("run %s is already complete; not training again", run)
             return done
@@ -102,11 +114,11 @@ class LocalTrainer(Trainer):
         from finetunekit.models.loading import require_local_dependencies
 
         require_local_dependencies()
-        return self._train(train_rows, example_dicts(validation), run)
+        return self._train(train_rows, example_dicts(validation), run, fingerprints)
 
     # -- the run -----------------------------------------------------------------------------
 
-    def _train(self, train_rows: list[dict], validation_rows: list[dict], run: Path) -> FineTunedModel:
+    def _train(self, train_rows: list[dict], validation_rows: list[dict], run: Path, fingerprints: dict) -> FineTunedModel:
         from transformers import Trainer as HFTrainer
         from transformers import set_seed
         from finetunekit.models.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
@@ -139,7 +151,7 @@ class LocalTrainer(Trainer):
             callbacks=[loss_history_callback(metrics_path)],
         )
         last = last_complete_checkpoint(checkpoints)
-        self._check_resumable(run, last)
+        self._check_resumable(run, last, fingerprints)
         if last:
             logger.info("resuming from %s", last)
         started = time.perf_counter()
@@ -165,6 +177,7 @@ class LocalTrainer(Trainer):
         epochs_run = o.epochs * steps_run / max(trainer.state.max_steps, 1)
         details = {
             "options": o.model_dump(mode="json"),
+            "examples": fingerprints,
             "resolved_model": resolved,
             "device": device,
             "bf16": bf16,
@@ -180,16 +193,24 @@ class LocalTrainer(Trainer):
         write_json(run / COMPLETE_FILE, done.model_dump())
         return done
 
-    def _check_resumable(self, run: Path, last: str | None) -> None:
-        """Refuse to resume checkpoints written with other options; record the options used."""
+    def _check_resumable(self, run: Path, last: str | None, fingerprints: dict) -> None:
+        """Refuse to resume checkpoints written with other options or on other examples;
+        record the options and example fingerprints used."""
         path = run / "options.json"
-        options = self.options.model_dump(mode="json")
-        if last and path.is_file() and json.loads(path.read_text(encoding="utf-8")) != options:
-            raise ConfigError(
-                f"{last} was written with other trainer options (see {path}); "
-                "use a new run_dir, or delete that one to start over"
-            )
-        write_json(path, options)
+        current = {"options": self.options.model_dump(mode="json"), "examples": fingerprints}
+        if last and path.is_file():
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+            if recorded.get("options") != current["options"]:
+                raise ConfigError(
+                    f"{last} was written with other trainer options (see {path}); "
+                    "use another run_dir, or delete that one to start over"
+                )
+            if recorded.get("examples") != fingerprints:
+                raise ConfigError(
+                    f"{last} was trained on other examples ({_differing(recorded.get('examples'), fingerprints)}; see {path}); "
+                    "use another run_dir, or delete that one to start over"
+                )
+        write_json(path, current)
 
     def _prepare_model(self, model: Any) -> Any:
         """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning)."""
@@ -278,8 +299,8 @@ class LocalTrainer(Trainer):
             details=details,
         )
 
-    def _completed(self, run: Path) -> FineTunedModel | None:
-        """The result of a finished run in ``run`` (same options), or None."""
+    def _completed(self, run: Path, fingerprints: dict) -> FineTunedModel | None:
+        """The result of a finished run in ``run`` (same options, same examples), or None."""
         marker = run / COMPLETE_FILE
         if not marker.is_file():
             return None
@@ -290,11 +311,25 @@ class LocalTrainer(Trainer):
         if done.details.get("options") != self.options.model_dump(mode="json"):
             raise ConfigError(
                 f"run directory {str(run)!r} holds a finished run with other options; "
-                "use a new run_dir, or delete that one to train again"
+                "use another run_dir, or delete that one to train again"
+            )
+        if done.details.get("examples") != fingerprints:
+            raise ConfigError(
+                f"run directory {str(run)!r} holds a finished run trained on other examples "
+                f"({_differing(done.details.get('examples'), fingerprints)}); "
+                "use another run_dir, or delete that one to train again"
             )
         if not Path(done.model).is_dir():
             raise TrainingError(f"{marker} names {done.model!r}, which is missing; delete {marker} to train again")
         return done
+
+
+def _differing(recorded: Any, current: dict) -> str:
+    """Which example sets differ from the recorded ones, e.g. ``training examples differ``."""
+    if not isinstance(recorded, dict):
+        return "no example fingerprints were recorded"
+    names = {"train": "training", "validation": "validation"}
+    return " and ".join(f"{names[k]} examples differ" for k in ("train", "validation") if recorded.get(k) != current[k])
 
 
 @hookimpl
