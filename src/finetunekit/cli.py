@@ -108,9 +108,8 @@ def _plugins(args: argparse.Namespace) -> None:
 
 
 def print_report(report: Any, where: Any) -> None:
-    """Print the report's summary table (metric means per model and split) and its location."""
-    table = report.summary.pivot_table(index=["split", "model"], columns="metric", values="value")
-    print(table.round(3).to_string())
+    """Print the report's summary table (split × metric rows, one column per model) and its location."""
+    print(report.to_markdown())
     print(f"\nreport: {where / 'report.md'} (also report.html)")
 
 
