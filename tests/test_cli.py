@@ -117,6 +117,12 @@ def test_train_with_a_bad_trainer_option_names_its_path(tmp_path, assets, capsys
     assert "trainer.options.epochs" in capsys.readouterr().err
 
 
+def test_evaluate_offers_no_fresh_start(config, capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(config), "--fresh"])
+    assert "unrecognized arguments: --fresh" in capsys.readouterr().err
+
+
 def test_evaluate_before_training_says_what_to_run(config, capsys):
     assert main(["evaluate", str(config)]) == 2
     assert "finetunekit train" in capsys.readouterr().err
@@ -134,7 +140,7 @@ def test_run_with_an_unknown_key_fails_in_one_line_and_debug_shows_the_traceback
     path.write_text(config_toml(tmp_path / "run", model, source, extra="sed = 3"), encoding="utf-8")
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "sed" in err
+    assert err.count("\n") == 1 and "sed:" in err
     assert main(["--debug", "run", str(path)]) == 2
     assert "Traceback" in capsys.readouterr().err
 

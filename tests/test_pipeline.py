@@ -15,7 +15,7 @@ import pytest
 from finetunekit.config import load_config
 from finetunekit.errors import ConfigError
 from finetunekit.pipeline import Pipeline
-from pipeline_support import config_toml, make_source, make_tiny_model
+from pipeline_support import config_toml, make_source, make_tiny_model  # noqa: F401
 
 pytest.importorskip("torch")
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -57,7 +57,8 @@ def test_a_run_writes_every_artifact_and_a_rerun_repeats_nothing(tmp_path, asset
     second = manifest(run)
     assert second["stages"]["prepare"] == first["stages"]["prepare"]
     assert second["stages"]["train"] == first["stages"]["train"]
-    assert again.summary.equals(report.summary)
+    assert second["stages"]["evaluate"] == first["stages"]["evaluate"]
+    assert again.summary[["model", "split", "metric", "n"]].equals(report.summary[["model", "split", "metric", "n"]])
 
 
 def test_a_changed_config_is_refused_unless_fresh(tmp_path, assets, pm):
@@ -115,15 +116,50 @@ def test_changing_only_evaluation_settings_reevaluates_without_retraining(tmp_pa
     report = Pipeline.from_config(config.model_copy(update={"evaluation": evaluation}), plugins=pm).run()
     after = manifest(run)
     assert after["stages"]["train"] == before["stages"]["train"]
-    assert after["stages"]["evaluate"]["started"] >= before["stages"]["evaluate"]["started"]
+    assert before["stages"]["evaluate"]["questions"] == {"train-questions": 4, "paraphrased": 4, "unseen-products": 3}
+    assert after["stages"]["evaluate"]["questions"] == {"train-questions": 2, "paraphrased": 2, "unseen-products": 2}
     assert set(report.summary["n"]) == {2}
 
 
-def test_fresh_is_refused_while_an_interrupted_training_run_is_recorded(tmp_path, assets, pm):
+@pytest.mark.parametrize("status", ["running", "failed"])
+def test_fresh_is_refused_while_an_unfinished_training_run_is_recorded(tmp_path, assets, pm, status):
     path = write_config(tmp_path, assets)
     pipeline = Pipeline.from_config(path, plugins=pm)
     pipeline.prepare()
-    pipeline.manifest.data["stages"]["train"] = {"status": "running"}
+    pipeline.manifest.data["stages"]["train"] = {"status": status}
     pipeline.manifest.save()
-    with pytest.raises(ConfigError, match="interrupted training run"):
+    with pytest.raises(ConfigError, match="unfinished training run"):
         Pipeline.from_config(path, plugins=pm, fresh=True)
+    assert (tmp_path / "run" / "examples" / "train.jsonl").is_file()
+
+
+def test_a_failed_first_prepare_does_not_lock_the_run_directory(tmp_path, assets, pm):
+    from finetunekit.errors import DataError
+
+    model, source = assets
+    path = tmp_path / "run.toml"
+    path.write_text(config_toml(tmp_path / "run", model, tmp_path / "typo.json.gz"), encoding="utf-8")
+    with pytest.raises(DataError, match="typo.json.gz"):
+        Pipeline.from_config(path, plugins=pm).prepare()
+    path.write_text(config_toml(tmp_path / "run", model, source), encoding="utf-8")
+    prepared = Pipeline.from_config(path, plugins=pm).prepare()
+    assert len(prepared.examples) == 11
+    assert manifest(tmp_path / "run")["config"]["dataset"]["source"] == source.as_posix()
+
+
+def test_connection_options_do_not_change_the_training_fingerprint():
+    from finetunekit.config import parse_config
+
+    def fingerprints(**options):
+        return parse_config({"trainer": {"name": "openai", "options": options}}).stage_fingerprints()
+
+    assert fingerprints(timeout=5)["train"] == fingerprints(timeout=500, max_retries=2)["train"]
+    assert fingerprints(n_epochs=2)["train"] != fingerprints(n_epochs=3)["train"]
+
+
+def test_a_client_object_in_the_options_is_recorded_by_its_type():
+    from finetunekit.config import parse_config
+
+    config = parse_config({"trainer": {"name": "openai", "options": {"client": object()}}})
+    assert config.to_record()["trainer"]["options"]["client"] == "<object>"
+    assert config.stage_fingerprints()["train"]

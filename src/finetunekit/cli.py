@@ -40,17 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Callable[[argparse.Namespace], None], help: str, config: bool = True) -> None:
+    def add(name: str, handler: Callable[[argparse.Namespace], None], help: str, config: bool = True,
+            fresh: bool = True) -> None:
         command = commands.add_parser(name, help=help, description=help)
         if config:
             command.add_argument("config", help="pipeline config file (TOML)")
+        if config and fresh:
             command.add_argument("--fresh", action="store_true", help="delete the run directory and start over")
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=handler, fresh=False)
 
     add("run", _run, "prepare data, fine-tune, evaluate and write the report")
     add("prepare", _prepare, "prepare data and examples; validate them and estimate tokens and cost")
     add("train", _train, "prepare (if needed) and fine-tune")
-    add("evaluate", _evaluate, "evaluate the base and the fine-tuned model of a trained run")
+    add("evaluate", _evaluate, "evaluate the base and the fine-tuned model of a trained run", fresh=False)
     add("templates", _templates, "list prompt template sets and the plugin that registered each", config=False)
     add("plugins", _plugins, "list installed plugins and the hooks they implement", config=False)
     return parser

@@ -19,6 +19,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+#: Trainer options that change how a run talks or logs, not what it produces.
+NON_RESULT_OPTIONS = frozenset(
+    {"client", "timeout", "max_retries", "api_key_env", "poll_interval_min", "poll_interval_max",
+     "logging_steps", "save_total_limit", "progress", "cache_dir"}
+)
+
 DEFAULT_METRICS = ("format", "rouge_l", "token_f1", "exact_match", "refusal", "answer_length")
 
 
@@ -114,12 +120,20 @@ class PipelineConfig(_Section):
         """A stable hash of the settings that change a run's results (``run_dir`` excluded)."""
         return self.stage_fingerprints()["evaluate"]
 
+    def to_record(self) -> dict[str, Any]:
+        """The config as JSON-safe data: objects such as an SDK client become ``"<ClientType>"``."""
+        return self.model_dump(mode="json", fallback=lambda value: f"<{type(value).__name__}>")
+
     def stage_fingerprints(self) -> dict[str, str]:
         """A hash per stage of the settings it depends on: ``prepare`` (data, prompts, formatter,
-        system, seed), ``train`` (those and the trainer), ``evaluate`` (all of them)."""
-        data = self.model_dump(mode="json", exclude={"run_dir"})
+        system, seed), ``train`` (those and the trainer's result-changing options), ``evaluate``
+        (all of them). Connection, polling and logging options (:data:`NON_RESULT_OPTIONS`)
+        are left out, so changing a timeout never blocks resuming a run."""
+        data = self.to_record()
+        data.pop("run_dir")
+        options = {k: v for k, v in data["trainer"]["options"].items() if k not in NON_RESULT_OPTIONS}
         prepare = {key: data[key] for key in ("seed", "dataset", "prompts", "formatter", "system")}
-        train = {**prepare, "trainer": data["trainer"]}
+        train = {**prepare, "trainer": {"name": data["trainer"]["name"], "options": options}}
         stages = {"prepare": prepare, "train": train, "evaluate": {**train, "evaluation": data["evaluation"]}}
         return {
             stage: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
@@ -130,18 +144,21 @@ class PipelineConfig(_Section):
         """Check that every named component exists and that its options are valid."""
         from finetunekit.registry import registry_for
 
-        checks = [
-            ("register_trainers", self.trainer.name, self.trainer.options, "trainer.options"),
-            (
-                "register_chat_models",
-                self.evaluation.base_model.name,
-                {**self.evaluation.chat_options, **self.evaluation.base_model.options},
-                "evaluation.base_model.options",
-            ),
-        ]
-        for hook, name, options, where in checks:
-            cls = _lookup(hook, name, where.rsplit(".", 1)[0] + ".name", plugins)
-            validate_options(cls.Options, options, where=where)
+        trainer = _lookup("register_trainers", self.trainer.name, "trainer.name", plugins)
+        validate_options(trainer.Options, self.trainer.options, where="trainer.options")
+        base = self.evaluation.base_model
+        base_model = _lookup("register_chat_models", base.name, "evaluation.base_model.name", plugins)
+        validate_options(
+            base_model.Options, {**self.evaluation.chat_options, **base.options}, where="evaluation.base_model.options"
+        )
+        chat_models = registry_for("register_chat_models", plugins)
+        tuned_backend = trainer.chat_backend or trainer.name
+        if tuned_backend in chat_models:  # the fine-tuned model answers through this backend
+            validate_options(
+                chat_models.get(tuned_backend).Options,
+                {"model": "fine-tuned", **self.evaluation.chat_options},
+                where="evaluation.chat_options",
+            )
         for i, metric in enumerate(self.evaluation.metrics):
             _lookup("register_metrics", metric, f"evaluation.metrics[{i}]", plugins)
         for where, template_set in (("prompts.train", self.prompts.train), ("prompts.paraphrased", self.prompts.paraphrased)):

@@ -24,6 +24,9 @@ from finetunekit.manifest import RunManifest
 from finetunekit.redaction import redact
 
 
+STAGES = ("prepare", "train", "evaluate")
+
+
 @dataclass
 class PreparedData:
     """What the prepare stage produced."""
@@ -117,7 +120,7 @@ class Pipeline:
             trainer = get_trainer(self.config.trainer.name, plugins=self.plugins, **self._trainer_options())
             with self.manifest.stage("train") as record:
                 tuned = trainer.train(prepared.examples, run_dir=self.run_dir / "train")
-                write_json(result_path, tuned.model_dump(mode="json"))
+                write_json(result_path, redact(tuned.model_dump(mode="json")))
                 record.update(model=tuned.model, backend=tuned.backend)
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
 
@@ -152,32 +155,37 @@ class Pipeline:
     def _open_manifest(self, fresh: bool) -> RunManifest:
         existing = RunManifest.load(self.run_dir)
         if existing is not None and fresh:
-            if existing.stage_info("train").get("status") == "running":
+            train = existing.stage_info("train").get("status")
+            if train not in (None, "completed"):
                 raise ConfigError(
-                    f"{self.run_dir} records an interrupted training run (with a hosted backend, a paid job "
-                    "may still be running); rerun without --fresh to resume it, or delete the directory yourself"
+                    f"{self.run_dir} records an unfinished training run (status {train!r}; with a hosted "
+                    "backend a paid job may still be running): rerun without --fresh to resume it, or "
+                    "delete the directory yourself"
                 )
             shutil.rmtree(self.run_dir)
             existing = None
         current = self.config.stage_fingerprints()
-        if existing is not None:
-            recorded = existing.data.get("fingerprints", {})
-            changed = [stage for stage in ("prepare", "train") if recorded.get(stage) != current[stage]]
-            if changed:
+        if existing is None:
+            if self.run_dir.exists() and any(self.run_dir.iterdir()):
+                raise ConfigError(f"{self.run_dir} exists, is not empty and holds no finetunekit run; choose another run_dir")
+            return RunManifest.create(
+                self.run_dir, config=self.config.to_record(), fingerprints=current, seed=self.config.seed
+            )
+        recorded = existing.data.get("fingerprints", {})
+        changed = [stage for stage in STAGES if recorded.get(stage) != current[stage]]
+        for stage in changed:  # finished data or training work is never silently redone or mixed
+            status = existing.stage_info(stage).get("status")
+            if stage != "evaluate" and (status == "completed" or (stage == "train" and status is not None)):
                 raise ConfigError(
-                    f"{self.run_dir} was made with a different config (its {changed[0]} settings differ); use "
+                    f"{self.run_dir} was made with a different config (its {stage} settings differ); use "
                     "another run_dir, or ask for a fresh run (--fresh / fresh=True) to start it over"
                 )
-            if recorded.get("evaluate") != current["evaluate"]:
-                existing.forget("evaluate")  # only evaluation settings changed: evaluate again
-                existing.data.update(config=redact(self.config.model_dump(mode="json")), fingerprints=current)
-                existing.save()
-            return existing
-        if self.run_dir.exists() and any(self.run_dir.iterdir()):
-            raise ConfigError(f"{self.run_dir} exists, is not empty and holds no finetunekit run; choose another run_dir")
-        return RunManifest.create(
-            self.run_dir, config=self.config.model_dump(mode="json"), fingerprints=current, seed=self.config.seed
-        )
+        if changed:  # only unfinished stages, or evaluation, changed: run them (and what follows) again
+            for stage in STAGES[STAGES.index(changed[0]):]:
+                existing.forget(stage)
+            existing.data.update(config=self.config.to_record(), fingerprints=current)
+            existing.save()
+        return existing
 
     def _sample_rows(self) -> tuple[Any, Any, dict[str, Any]]:
         from finetunekit.data import sample_data_path
@@ -193,7 +201,11 @@ class Pipeline:
             min_content_length=cfg.clean.min_content_length,
             drop_duplicate_titles=cfg.clean.drop_duplicate_titles,
         )
-        chosen = cleaned.sample(cfg.sample_size, seed=self.config.seed) if cfg.sample_size else cleaned
+        if cfg.sample_size:  # one streaming pass; the sample keeps that pass's reports
+            chosen = cleaned.sample(cfg.sample_size, seed=self.config.seed)
+        else:  # every row: read the source once, then work in memory
+            chosen = Dataset.from_records(cleaned.records())
+            chosen_report = cleaned.clean_report
         test_size = cfg.test_size if cfg.test_size < 1 else int(cfg.test_size)
         train, test = chosen.split(test_size, seed=self.config.seed)
         facts = {
@@ -201,7 +213,7 @@ class Pipeline:
             "data_fingerprint": chosen.fingerprint(),
             "rows_train": len(train),
             "rows_test": len(test),
-            "clean_report": _plain(getattr(cleaned, "clean_report", None)),
+            "clean_report": _plain(chosen.clean_report if cfg.sample_size else chosen_report),
         }
         return train, test, facts
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authori[sz]ation|bearer|access[_-]?token)$", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"(api[_-]?key|secret|passw|credential|authori[sz]ation|bearer|private[_-]?key|(^|[_-])token$)", re.IGNORECASE
+)
+#: Names that look secret but hold none (the *name* of the variable holding a key).
+NOT_SECRET = frozenset({"api_key_env"})
 REDACTED = "<redacted>"
 
 
 def is_secret_key(name: object) -> bool:
     """Whether a mapping key or option name looks like it holds a secret (``api_key``, ``password``…)."""
-    return bool(_SECRET_KEY.search(str(name)))
+    return str(name).lower() not in NOT_SECRET and bool(_SECRET_KEY.search(str(name)))
 
 
 def redact(value: Any) -> Any:

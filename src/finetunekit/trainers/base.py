@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,9 @@ class FineTunedModel(BaseModel):
 
 class Trainer(Component, abc.ABC):
     """A fine-tuning backend. Subclasses set ``name`` and ``Options`` and implement ``train``."""
+
+    #: The chat-model backend that serves what this trainer produces (default: its own ``name``).
+    chat_backend: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def train(
