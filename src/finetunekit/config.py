@@ -142,7 +142,10 @@ class PipelineConfig(_Section):
 
     def check_components(self, plugins: pluggy.PluginManager | None = None) -> None:
         """Check that every named component exists and that its options are valid."""
+        from finetunekit.plugins import resolve_plugin_manager
         from finetunekit.registry import registry_for
+
+        plugins = resolve_plugin_manager(plugins)  # collect from one manager, not one per look-up
 
         trainer = _lookup("register_trainers", self.trainer.name, "trainer.name", plugins)
         validate_options(trainer.Options, self.trainer.options, where="trainer.options")

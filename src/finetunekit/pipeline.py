@@ -21,6 +21,7 @@ from finetunekit.atomic import atomic_open, write_json, write_text
 from finetunekit.config import PipelineConfig, load_config, parse_config
 from finetunekit.errors import ConfigError
 from finetunekit.manifest import RunManifest
+from finetunekit.plugins import resolve_plugin_manager
 from finetunekit.redaction import redact
 
 
@@ -43,9 +44,9 @@ class Pipeline:
     def __init__(
         self, config: PipelineConfig, *, plugins: pluggy.PluginManager | None = None, fresh: bool = False
     ) -> None:
-        config.check_components(plugins)
+        self.plugins = resolve_plugin_manager(plugins)  # one set of plugins for the whole run
+        config.check_components(self.plugins)
         self.config = config
-        self.plugins = plugins
         self.run_dir = Path(config.run_dir)
         self.manifest = self._open_manifest(fresh)
 
