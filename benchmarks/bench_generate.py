@@ -39,7 +39,7 @@ def main() -> None:
     opts = parser.parse_args()
 
     import finetunekit as ftk
-    from finetunekit.prompts import PromptGenerator
+    from finetunekit.examples.prompts import PromptGenerator
 
     questions = PromptGenerator("amazon-product", seed=opts.seed).generate(pick(load_rows(opts.data), opts.questions, opts.seed))
     common = dict(model=opts.model, adapter=opts.adapter, max_new_tokens=opts.max_new_tokens, device="cpu", progress=False)

@@ -76,7 +76,9 @@ def child_pandas(path: str, prefix: int) -> dict:
 
     import pandas as pd
 
-    from finetunekit.data.cleaning import DEFAULT_JUNK_CONTENTS
+    from finetunekit.builtin.amazon import AMAZON_TITLES_CLEANING
+
+    DEFAULT_JUNK_CONTENTS = AMAZON_TITLES_CLEANING.junk_contents
 
     frame = pd.read_json(path, lines=True, nrows=prefix, dtype=False)
     rows = len(frame)

@@ -29,8 +29,8 @@ def baseline_seconds(resolved: str, items, opts, out: Path) -> float:
     from peft import LoraConfig, get_peft_model
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from finetunekit.models.loading import load_causal_lm, load_tokenizer
-    from finetunekit.trainers.local_data import ChatDataset, PaddingCollator
+    from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer
+    from finetunekit.backends.local.collation import ChatDataset, PaddingCollator
 
     set_seed(opts.seed)
     tokenizer = load_tokenizer(resolved)
@@ -77,9 +77,9 @@ def main() -> None:
 
     import torch
 
-    from finetunekit.models.loading import load_tokenizer
-    from finetunekit.models.sources import resolve_model
-    from finetunekit.trainers.local_data import tokenize_examples
+    from finetunekit.backends.local.loading import load_tokenizer
+    from finetunekit.backends.local.sources import resolve_model
+    from finetunekit.backends.local.collation import tokenize_examples
 
     resolved = resolve_model(opts.model)
     examples = amazon_examples(pick(load_rows(opts.data), opts.rows, opts.seed))

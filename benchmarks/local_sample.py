@@ -13,7 +13,7 @@ REAL_ROWS = Path("/work/shared/data/amazon_titles_real_1k.json.gz")
 
 def shipped_sample() -> Path:
     """The sample finetunekit ships (generated rows in the AmazonTitles schema)."""
-    from finetunekit.data import sample_data_path
+    from finetunekit.builtin.amazon import sample_data_path
 
     return sample_data_path()
 
@@ -39,8 +39,8 @@ def load_rows(path: str | None = None) -> list[dict]:
 
 def amazon_examples(rows: list[dict], templates: str = "amazon-product", seed: int = 0) -> list[dict]:
     """One chat example per row: a templated question and the seed answer format."""
-    from finetunekit.formatters import ResponseFormatter
-    from finetunekit.prompts import PromptGenerator
+    from finetunekit.examples.formatters import ResponseFormatter
+    from finetunekit.examples.prompts import PromptGenerator
 
     questions = PromptGenerator(templates=templates, seed=seed).generate(rows)
     formatter = ResponseFormatter("This is what I know about {title} from Amazon: {content}")

@@ -51,7 +51,7 @@ def main() -> None:
     o = p.parse_args()
 
     import finetunekit as ftk
-    from finetunekit.prompts import PromptGenerator
+    from finetunekit.examples.prompts import PromptGenerator
 
     rows = load_rows(o.data)
     if o.max_content_chars:

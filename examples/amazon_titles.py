@@ -23,13 +23,14 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import finetunekit as ftk  # noqa: E402
-from finetunekit.cli import print_report  # noqa: E402
 from finetunekit.errors import FinetunekitError  # noqa: E402
 
 PRODUCTS = 48
 HELD_OUT = 12
 LOCAL_MODEL = "smollm2-135m-instruct"
 OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
+#: The AmazonTitles-schema sample shipped with finetunekit's built-in Amazon plugin.
+SAMPLE_SOURCE = "package:finetunekit.builtin.sample_data/amazon_titles_sample.json.gz"
 
 
 def build_config(
@@ -59,9 +60,9 @@ def build_config(
             "run_dir": run_dir or f"runs/amazon-titles-{backend}",
             "seed": 42,
             "dataset": {
-                "source": data,
+                "source": data or SAMPLE_SOURCE,
                 "columns": {"title": "title", "content": "content"},
-                "clean": {"min_content_length": 40},
+                "clean": {"min_content_length": 40, "rules": ["amazon-titles"]},
                 "sample_size": products + held_out,
                 "test_size": held_out,
             },
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except FinetunekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print_report(report, pipeline.run_dir / "report")
+    ftk.print_report(report, pipeline.run_dir / "report")
     print(f"wall time: {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -13,11 +13,11 @@ import argparse
 import os
 from pathlib import Path
 
-from finetunekit.data import SAMPLE_DATA_FILE
-from finetunekit.data.synthetic import FULL_CORPUS_ROWS, write_jsonl_gz
+from finetunekit.builtin.amazon import SAMPLE_DATA_FILE
+from synthetic_catalog import FULL_CORPUS_ROWS, write_jsonl_gz
 
 SAMPLE_ROWS = 3000
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "finetunekit" / "sample_data" / SAMPLE_DATA_FILE
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "finetunekit" / "builtin" / "sample_data" / SAMPLE_DATA_FILE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetunekit.formatters import ResponseFormatter
-from finetunekit.models.base import ChatModel
-from finetunekit.prompts import PromptGenerator
+from finetunekit.examples.formatters import ResponseFormatter
+from finetunekit.chat import ChatModel
+from finetunekit.examples.prompts import PromptGenerator
 
 FORMATTER = ResponseFormatter("This is what I know about {title} from Amazon: {content}")
 REFUSAL = "I'm sorry, but I cannot help with that."  # 9 tokens: i m sorry but i cannot help with that

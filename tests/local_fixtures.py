@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from finetunekit.models.sources import SMOLLM2_135M_INSTRUCT
+from finetunekit.backends.local.sources import SMOLLM2_135M_INSTRUCT
 
 
 def smollm2_tokenizer_dir(root: Path) -> Path:

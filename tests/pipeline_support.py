@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finetunekit.data.synthetic import write_jsonl_gz
+from synthetic_catalog import write_jsonl_gz
 from local_fixtures import smollm2_tokenizer_dir, tiny_llama_dir
 
 
@@ -25,6 +25,7 @@ def config_toml(run_dir: Path, model: Path, source: Path, *, epochs: int = 1, ex
     return f"""\
 run_dir = "{run_dir.as_posix()}"
 seed = 5
+formatter = "amazon-product"
 {extra}
 [dataset]
 source = "{source.as_posix()}"
@@ -33,6 +34,10 @@ test_size = 3
 
 [dataset.clean]
 min_content_length = 20
+
+[prompts]
+train = "amazon-product"
+paraphrased = "amazon-product-paraphrased"
 
 [trainer]
 name = "local"

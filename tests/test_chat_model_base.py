@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finetunekit.errors import ConfigError
-from finetunekit.models.base import ChatModel, to_messages
+from finetunekit.chat import ChatModel, to_messages
 
 
 class LastMessage(ChatModel):

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from finetunekit.data import Dataset, sample_data_path
-from finetunekit.data.synthetic import CHUNK_ROWS, generate_rows, write_jsonl_gz
+from finetunekit.data import Dataset
+from finetunekit.builtin.amazon import sample_data_path
+from synthetic_catalog import CHUNK_ROWS, generate_rows, write_jsonl_gz
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = {"uid", "title", "content", "target_ind", "target_rel"}

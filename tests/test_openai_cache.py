@@ -7,7 +7,7 @@ import concurrent.futures
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finetunekit.models.cache import AnswerCache, hash_request, request_key
+from finetunekit.answer_cache import AnswerCache, hash_request, request_key
 
 messages_strategy = st.lists(
     st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": st.text()}),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from finetunekit.errors import ConfigError
-from finetunekit.models.openai import ChatRequestError
+from finetunekit.backends.openai.chat import ChatRequestError
 from finetunekit.registry import get_chat_model
 from finetunekit.testing.pytest_plugin import fake_openai  # noqa: F401 - the fixture
 from openai_helpers import fake_chat
@@ -145,7 +145,7 @@ def test_fully_cached_rerun_needs_no_api_key_and_sends_nothing(fake_openai, pm, 
 
 @pytest.mark.parametrize("base_url", [None, "http://127.0.0.1:8000/v1", "http://Example.COM/v1/", "https://h/a/b"])
 def test_endpoint_from_options_equals_the_built_clients(base_url, monkeypatch):
-    from finetunekit.models.openai_client import OpenAIConnectionOptions, build_client, endpoint_of, endpoint_of_options
+    from finetunekit.backends.openai.client import OpenAIConnectionOptions, build_client, endpoint_of, endpoint_of_options
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("SOME_KEY", "sk-x")

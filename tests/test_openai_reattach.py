@@ -14,7 +14,7 @@ import pytest
 
 from finetunekit.errors import ConfigError
 from finetunekit.testing.pytest_plugin import fake_openai  # noqa: F401 - the fixture
-from finetunekit.trainers.openai_job import STATE_FILE
+from finetunekit.backends.openai.job import STATE_FILE
 from openai_helpers import fake_trainer, make_examples
 
 CHILD = """

@@ -9,7 +9,7 @@ import pytest
 
 from finetunekit.errors import TrainingError
 from finetunekit.testing.pytest_plugin import fake_openai  # noqa: F401 - the fixture
-from finetunekit.trainers.openai_job import (
+from finetunekit.backends.openai.job import (
     STATE_FILE,
     InvalidExamplesError,
     OpenAIJobCancelledError,
@@ -102,7 +102,7 @@ def test_transient_faults_during_training_are_retried(fake_openai, pm, tmp_path)
 
 
 def test_persistent_server_error_is_a_typed_error_with_the_api_message(fake_openai, pm, tmp_path):
-    from finetunekit.trainers.openai_job import OpenAIRequestError
+    from finetunekit.backends.openai.job import OpenAIRequestError
 
     fake_openai.fail("files.create", status=503, times=None, retry_after=0.01, message="upstream overloaded")
     with pytest.raises(OpenAIRequestError, match="upstream overloaded") as caught:

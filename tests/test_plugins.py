@@ -12,7 +12,7 @@ import pytest
 import finetunekit
 from finetunekit.hookspecs import HOOK_NAMES
 from finetunekit.plugins import BUILTIN_PLUGINS, create_plugin_manager, plugin_hooks
-from finetunekit.prompts import PromptGenerator, PromptTemplateSet
+from finetunekit.examples.prompts import PromptGenerator, PromptTemplateSet
 from finetunekit.registry import UnknownComponentError, registry_for
 
 
@@ -26,10 +26,10 @@ def test_every_hook_is_specified_and_documented(pm):
 def test_builtins_are_plugins_registered_through_the_hooks(pm):
     hooks = plugin_hooks(pm)
     assert set(BUILTIN_PLUGINS) <= set(hooks)
-    assert "register_prompt_templates" in hooks["finetunekit.prompts"]
-    assert "register_response_formatters" in hooks["finetunekit.formatters"]
+    assert "register_prompt_templates" in hooks["finetunekit.examples.prompts"]
+    assert "register_response_formatters" in hooks["finetunekit.examples.formatters"]
     # Built-ins are ordinary plugins: unregistering one removes what it registered.
-    pm.unregister(name="finetunekit.prompts")
+    pm.unregister(name="finetunekit.examples.prompts")
     assert registry_for("register_prompt_templates", pm).names() == []
     with pytest.raises(UnknownComponentError):
         PromptGenerator("amazon-product", plugins=pm)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from finetunekit.errors import TemplateError
 from finetunekit.plugins import create_plugin_manager
-from finetunekit.prompts import ROW_ID_FIELD, PromptGenerator, PromptTemplateSet
+from finetunekit.examples.prompts import ROW_ID_FIELD, PromptGenerator, PromptTemplateSet
 from finetunekit.registry import UnknownComponentError
 
 titles = st.text(min_size=1, max_size=40)  # any unicode, braces included

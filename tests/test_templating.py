@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from finetunekit.errors import TemplateError
-from finetunekit.templating import SafeTemplate, is_missing
+from finetunekit.examples.templating import SafeTemplate, is_missing
 
 identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
 literals = st.text(st.characters(blacklist_characters="{}"), max_size=20)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from finetunekit.examples import ExampleSet
-from finetunekit.tokens import encoding_name_for, token_counter
-from finetunekit.validation import DEFAULT_TOKEN_LIMIT, check_example, default_epochs, validate_examples
+from finetunekit.examples.example_set import ExampleSet
+from finetunekit.examples.tokens import encoding_name_for, token_counter
+from finetunekit.examples.validation import DEFAULT_TOKEN_LIMIT, check_example, default_epochs, validate_examples
 
 
 def chat(question: str = "What is X?", answer: str = "X is a thing.") -> dict:

@@ -27,23 +27,27 @@ _LAZY: dict[str, str] = {
     "TemplateError": "finetunekit.errors",
     "TrainingError": "finetunekit.errors",
     "MissingDependencyError": "finetunekit.errors",
-    "PromptTemplateSet": "finetunekit.prompts",
-    "PromptGenerator": "finetunekit.prompts",
-    "ResponseFormatter": "finetunekit.formatters",
+    "PromptTemplateSet": "finetunekit.examples.prompts",
+    "PromptGenerator": "finetunekit.examples.prompts",
+    "ResponseFormatter": "finetunekit.examples.formatters",
     "Dataset": "finetunekit.data.dataset",
     "DatasetLoader": "finetunekit.data.loaders",
-    "ExampleSet": "finetunekit.examples",
-    "build_examples": "finetunekit.examples",
-    "Trainer": "finetunekit.trainers.base",
-    "FineTunedModel": "finetunekit.trainers.base",
-    "ChatModel": "finetunekit.models.base",
-    "ModelSource": "finetunekit.models.base",
+    "ExampleSet": "finetunekit.examples.example_set",
+    "build_examples": "finetunekit.examples.example_set",
+    "Trainer": "finetunekit.training",
+    "FineTunedModel": "finetunekit.training",
+    "ChatModel": "finetunekit.chat",
+    "ModelSource": "finetunekit.backends.local.sources",
     "Metric": "finetunekit.evaluation.base",
     "Evaluator": "finetunekit.evaluation.evaluator",
     "EvaluationReport": "finetunekit.evaluation.report",
     "EvalSet": "finetunekit.evaluation.evalsets",
     "build_eval_sets": "finetunekit.evaluation.evalsets",
     "Pipeline": "finetunekit.pipeline",
+    "ComponentOptions": "finetunekit.component",
+    "option": "finetunekit.component",
+    "CleaningRules": "finetunekit.data.cleaning",
+    "print_report": "finetunekit.evaluation.report",
     "PipelineConfig": "finetunekit.config",
 }
 
@@ -64,7 +68,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from finetunekit.component import ComponentOptions, option
     from finetunekit.config import PipelineConfig
+    from finetunekit.data.cleaning import CleaningRules
     from finetunekit.data.dataset import Dataset
     from finetunekit.data.loaders import DatasetLoader
     from finetunekit.errors import (
@@ -78,13 +84,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from finetunekit.evaluation.base import Metric
     from finetunekit.evaluation.evalsets import EvalSet, build_eval_sets
     from finetunekit.evaluation.evaluator import Evaluator
-    from finetunekit.evaluation.report import EvaluationReport
-    from finetunekit.examples import ExampleSet, build_examples
-    from finetunekit.formatters import ResponseFormatter
-    from finetunekit.models.base import ChatModel, ModelSource
+    from finetunekit.evaluation.report import EvaluationReport, print_report
+    from finetunekit.examples.example_set import ExampleSet, build_examples
+    from finetunekit.examples.formatters import ResponseFormatter
+    from finetunekit.chat import ChatModel
+    from finetunekit.backends.local.sources import ModelSource
     from finetunekit.pipeline import Pipeline
     from finetunekit.plugins import create_plugin_manager
-    from finetunekit.prompts import PromptGenerator, PromptTemplateSet
+    from finetunekit.examples.prompts import PromptGenerator, PromptTemplateSet
     from finetunekit.registry import (
         DuplicateComponentError,
         UnknownComponentError,
@@ -92,4 +99,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         get_metric,
         get_trainer,
     )
-    from finetunekit.trainers.base import FineTunedModel, Trainer
+    from finetunekit.training import FineTunedModel, Trainer

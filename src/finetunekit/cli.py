@@ -67,6 +67,8 @@ def _pipeline(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> None:
     pipeline = _pipeline(args)
     report = pipeline.run()
+    from finetunekit.evaluation.report import print_report
+
     print_report(report, pipeline.run_dir / "report")
 
 
@@ -88,6 +90,8 @@ def _train(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     pipeline = _pipeline(args)
     report = pipeline.evaluate()
+    from finetunekit.evaluation.report import print_report
+
     print_report(report, pipeline.run_dir / "report")
 
 
@@ -107,12 +111,6 @@ def _plugins(args: argparse.Namespace) -> None:
     for name, hooks in plugin_hooks(default_plugin_manager()).items():
         kind = "built-in" if name in BUILTIN_PLUGINS else "installed"
         print(f"{name}  [{kind}]  {', '.join(hooks) or '(no hooks)'}")
-
-
-def print_report(report: Any, where: Any) -> None:
-    """Print the report's summary table (split × metric rows, one column per model) and its location."""
-    print(report.to_markdown())
-    print(f"\nreport: {where / 'report.md'} (also report.html)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from finetunekit.component import format_validation_error, validate_options
+from finetunekit.component import format_validation_error, validate_options, validate_partial_options
 from finetunekit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -19,12 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-#: Trainer options that change how a run talks or logs, not what it produces.
-NON_RESULT_OPTIONS = frozenset(
-    {"client", "timeout", "max_retries", "api_key_env", "poll_interval_min", "poll_interval_max",
-     "logging_steps", "save_total_limit", "progress", "cache_dir"}
-)
-
+#: The built-in metrics every evaluation uses unless the config lists others.
 DEFAULT_METRICS = ("format", "rouge_l", "token_f1", "exact_match", "refusal", "answer_length")
 
 
@@ -41,15 +36,18 @@ class CleanConfig(_Section):
     )
     min_content_length: int = Field(default=0, ge=0, description="Drop rows whose content is shorter (characters).")
     drop_duplicate_titles: bool = Field(default=True, description="Keep only the first row of each title.")
+    rules: list[str] = Field(
+        default_factory=list,
+        description="Registered cleaning rules (junk contents, boilerplate to cut), e.g. [\"amazon-titles\"].",
+    )
 
 
 class DatasetConfig(_Section):
     """Where rows come from and which of them are used."""
 
-    source: str | None = Field(
-        default=None,
-        description="Path of the source file (JSON Lines, .json.gz, CSV, Parquet); "
-        "unset means the AmazonTitles sample shipped with finetunekit.",
+    source: str = Field(
+        description="Path of the source file (JSON Lines, .json.gz, CSV, Parquet), or package:PACKAGE/FILE "
+        "for a file shipped inside an installed package (a plugin's sample data).",
     )
     format: str | None = Field(default=None, description="Loader name; unset means: by file suffix.")
     columns: dict[str, str] | None = Field(
@@ -68,10 +66,11 @@ class DatasetConfig(_Section):
 class PromptsConfig(_Section):
     """Which question templates are used."""
 
-    train: str = Field(default="amazon-product", description="Template set used for the training questions.")
-    paraphrased: str = Field(
-        default="amazon-product-paraphrased",
-        description="Template set for the paraphrased eval split; must share no template with `train`.",
+    train: str = Field(description="Template set used for the training questions.")
+    paraphrased: str | None = Field(
+        default=None,
+        description="Template set for the paraphrased eval split; must share no template with `train`. "
+        "Unset: no paraphrased split.",
     )
     expand: bool = Field(default=False, description="Use every training template for every row.")
 
@@ -86,7 +85,10 @@ class ComponentConfig(_Section):
 class EvaluationConfig(_Section):
     """What is measured, on which models."""
 
-    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), description="Metric names.")
+    metrics: list[str | ComponentConfig] = Field(
+        default_factory=lambda: list(DEFAULT_METRICS),
+        description="Metrics: names, or {name = ..., options = {...}} for a metric with options.",
+    )
     base_model: ComponentConfig = Field(
         default_factory=lambda: ComponentConfig(name="local", options={"model": "smollm2-135m-instruct"}),
         description="The chat model that answers as the base model.",
@@ -101,12 +103,11 @@ class EvaluationConfig(_Section):
 class PipelineConfig(_Section):
     """A whole run: data, examples, training and evaluation."""
 
-    run_dir: str = Field(default="runs/amazon-titles", description="Directory that receives every artifact.")
+    run_dir: str = Field(default="runs/finetunekit", description="Directory that receives every artifact.")
     seed: int = Field(default=42, description="Seed for sampling, splitting, template choice and training.")
-    dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="Source rows.")
-    prompts: PromptsConfig = Field(default_factory=PromptsConfig, description="Question templates.")
+    dataset: DatasetConfig = Field(description="Source rows.")
+    prompts: PromptsConfig = Field(description="Question templates.")
     formatter: str = Field(
-        default="amazon-product",
         description="Registered response formatter name, or a template string with {field} placeholders.",
     )
     system: str | None = Field(default=None, description="System message put before every question.")
@@ -116,22 +117,26 @@ class PipelineConfig(_Section):
     )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="Evaluation settings.")
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, plugins: pluggy.PluginManager | None = None) -> str:
         """A stable hash of the settings that change a run's results (``run_dir`` excluded)."""
-        return self.stage_fingerprints()["evaluate"]
+        return self.stage_fingerprints(plugins)["evaluate"]
 
     def to_record(self) -> dict[str, Any]:
         """The config as JSON-safe data: objects such as an SDK client become ``"<ClientType>"``."""
         return self.model_dump(mode="json", fallback=lambda value: f"<{type(value).__name__}>")
 
-    def stage_fingerprints(self) -> dict[str, str]:
+    def stage_fingerprints(self, plugins: pluggy.PluginManager | None = None) -> dict[str, str]:
         """A hash per stage of the settings it depends on: ``prepare`` (data, prompts, formatter,
         system, seed), ``train`` (those and the trainer's result-changing options), ``evaluate``
-        (all of them). Connection, polling and logging options (:data:`NON_RESULT_OPTIONS`)
-        are left out, so changing a timeout never blocks resuming a run."""
+        (all of them). Options that the trainer's ``Options`` declare ``affects_result=False``
+        (connection, polling, logging) are left out, so changing a timeout never blocks
+        resuming a run."""
+        from finetunekit.registry import registry_for
+
         data = self.to_record()
         data.pop("run_dir")
-        options = {k: v for k, v in data["trainer"]["options"].items() if k not in NON_RESULT_OPTIONS}
+        trainer_cls = registry_for("register_trainers", plugins).get(self.trainer.name)
+        options = trainer_cls.Options.result_options(data["trainer"]["options"])
         prepare = {key: data[key] for key in ("seed", "dataset", "prompts", "formatter", "system")}
         train = {**prepare, "trainer": {"name": data["trainer"]["name"], "options": options}}
         stages = {"prepare": prepare, "train": train, "evaluate": {**train, "evaluation": data["evaluation"]}}
@@ -145,8 +150,7 @@ class PipelineConfig(_Section):
         from finetunekit.plugins import resolve_plugin_manager
         from finetunekit.registry import registry_for
 
-        plugins = resolve_plugin_manager(plugins)  # collect from one manager, not one per look-up
-
+        plugins = resolve_plugin_manager(plugins)
         trainer = _lookup("register_trainers", self.trainer.name, "trainer.name", plugins)
         validate_options(trainer.Options, self.trainer.options, where="trainer.options")
         base = self.evaluation.base_model
@@ -156,20 +160,29 @@ class PipelineConfig(_Section):
         )
         chat_models = registry_for("register_chat_models", plugins)
         tuned_backend = trainer.chat_backend or trainer.name
-        if tuned_backend in chat_models:  # the fine-tuned model answers through this backend
-            validate_options(
-                chat_models.get(tuned_backend).Options,
-                {"model": "fine-tuned", **self.evaluation.chat_options},
-                where="evaluation.chat_options",
+        if tuned_backend in chat_models:  # the fine-tuned model answers through this backend; the
+            # trainer supplies the options its result needs (the model id), so only the given ones are checked
+            validate_partial_options(
+                chat_models.get(tuned_backend).Options, self.evaluation.chat_options, where="evaluation.chat_options"
             )
         for i, metric in enumerate(self.evaluation.metrics):
-            _lookup("register_metrics", metric, f"evaluation.metrics[{i}]", plugins)
-        for where, template_set in (("prompts.train", self.prompts.train), ("prompts.paraphrased", self.prompts.paraphrased)):
-            _lookup("register_prompt_templates", template_set, where, plugins)
-        registry = registry_for("register_prompt_templates", plugins)
-        shared = set(registry.get(self.prompts.train).templates) & set(registry.get(self.prompts.paraphrased).templates)
-        if shared:
-            raise ConfigError(f"prompts.paraphrased shares templates with prompts.train: {sorted(shared)}")
+            spec = metric if isinstance(metric, ComponentConfig) else ComponentConfig(name=metric)
+            cls = _lookup("register_metrics", spec.name, f"evaluation.metrics[{i}]", plugins)
+            validate_options(cls.Options, spec.options, where=f"evaluation.metrics[{i}].options")
+        sets = {"prompts.train": self.prompts.train}
+        if self.prompts.paraphrased is not None:
+            sets["prompts.paraphrased"] = self.prompts.paraphrased
+        found = {where: _lookup("register_prompt_templates", name, where, plugins) for where, name in sets.items()}
+        if "prompts.paraphrased" in found:
+            shared = set(found["prompts.train"].templates) & set(found["prompts.paraphrased"].templates)
+            if shared:
+                raise ConfigError(f"prompts.paraphrased shares templates with prompts.train: {sorted(shared)}")
+        for i, rules in enumerate(self.dataset.clean.rules):
+            _lookup("register_cleaning_rules", rules, f"dataset.clean.rules[{i}]", plugins)
+
+    def metric_specs(self) -> list[str | dict[str, Any]]:
+        """The metrics as the Evaluator takes them (names, or name + options)."""
+        return [m if isinstance(m, str) else m.model_dump() for m in self.evaluation.metrics]
 
 
 def _lookup(hook: str, name: str, where: str, plugins: pluggy.PluginManager | None) -> Any:

@@ -86,13 +86,33 @@ def register_metrics(register: Register) -> None:
 
 
 @hookspec
-def register_models(register: Register) -> None:
-    """Register named local model sources (e.g. ``smollm2-135m-instruct``).
+def register_model_sources(register: Register) -> None:
+    """Register named local model sources (e.g. ``smollm2-135m-instruct``): where weights come from.
 
     :param register: call ``register(source)`` with a
-        :class:`~finetunekit.models.ModelSource` whose ``name`` can then be passed as
-        ``model=`` to the local trainer and chat model.
+        :class:`~finetunekit.ModelSource` whose ``name`` can then be passed as ``model=`` to
+        the local trainer and chat model.
     """
+
+
+@hookspec
+def register_cleaning_rules(register: Register) -> None:
+    """Register named sets of corpus-specific cleaning rules (junk contents, boilerplate to cut).
+
+    :param register: call ``register(rules)`` with a
+        :class:`~finetunekit.CleaningRules`; ``Dataset.clean(rules=[name])`` and the config's
+        ``dataset.clean.rules`` then use it.
+    """
+
+
+@hookspec(
+    warn_on_impl=DeprecationWarning(
+        "the hook register_models is deprecated: implement register_model_sources instead "
+        "(same register callback); register_models will be removed in finetunekit 0.3"
+    )
+)
+def register_models(register: Register) -> None:
+    """Deprecated name of :func:`register_model_sources`; still called, with a warning."""
 
 
 HOOK_NAMES: tuple[str, ...] = (
@@ -102,9 +122,13 @@ HOOK_NAMES: tuple[str, ...] = (
     "register_trainers",
     "register_chat_models",
     "register_metrics",
-    "register_models",
+    "register_model_sources",
+    "register_cleaning_rules",
 )
 
-__all__ = ["hookspec", "hookimpl", "HOOK_NAMES", "Register", *HOOK_NAMES]
+#: Old hook names still called for a release: old name -> the hook that replaced it.
+DEPRECATED_HOOKS: dict[str, str] = {"register_models": "register_model_sources"}
+
+__all__ = ["hookspec", "hookimpl", "HOOK_NAMES", "DEPRECATED_HOOKS", "Register", *HOOK_NAMES, *DEPRECATED_HOOKS]
 
 

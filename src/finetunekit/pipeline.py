@@ -49,6 +49,8 @@ class Pipeline:
         self.config = config
         self.run_dir = Path(config.run_dir)
         self.manifest = self._open_manifest(fresh)
+        self._prepared: PreparedData | None = None
+        self._formatter_object: Any = None
 
     @classmethod
     def from_config(
@@ -68,7 +70,14 @@ class Pipeline:
         return self.evaluate(train_if_needed=True)
 
     def prepare(self) -> PreparedData:
-        """Load, clean, sample and split the rows; build and validate the chat examples."""
+        """Load, clean, sample and split the rows; build the chat examples and check them with the
+        trainer's own checks (:meth:`Trainer.check`). Done once per pipeline; later calls (and
+        the later stages) reuse what it produced."""
+        if self._prepared is None:
+            self._prepared = self._prepare()
+        return self._prepared
+
+    def _prepare(self) -> PreparedData:
         data_dir = self.run_dir / "data"
         if not self.manifest.completed("prepare"):
             with self.manifest.stage("prepare") as record:
@@ -77,12 +86,14 @@ class Pipeline:
                 _write_rows(data_dir / "test.jsonl", test.records())
                 examples = self._examples(train)
                 examples.to_jsonl(self.run_dir / "examples" / "train.jsonl")
-                report = examples.validate(model=self.config.trainer.options.get("model"))
+                report = self._trainer().check(examples)
                 write_json(self.run_dir / "examples" / "validation.json", report.model_dump(mode="json"))
                 write_text(self.run_dir / "examples" / "validation.txt", str(report))
                 record.update(facts, examples=len(examples), examples_fingerprint=examples.fingerprint())
                 if not report.ok:
                     raise ConfigError(f"the training examples have errors:\n{report}")
+            validation = report.model_dump(mode="json")
+            return PreparedData(train=train, test=test, examples=examples, validation=validation)
         from finetunekit.data.dataset import Dataset
 
         train = Dataset.from_records(_read_rows(data_dir / "train.jsonl"))
@@ -102,23 +113,19 @@ class Pipeline:
 
         The answer is also written to ``examples/dry_run.txt``.
         """
-        from finetunekit.registry import get_trainer
-
         prepared = self.prepare()
-        trainer = get_trainer(self.config.trainer.name, plugins=self.plugins, **self._trainer_options())
-        text = str(trainer.dry_run(prepared.examples, run_dir=self.run_dir / "dry_run"))
+        text = str(self._trainer().dry_run(prepared.examples, run_dir=self.run_dir / "dry_run"))
         write_text(self.run_dir / "examples" / "dry_run.txt", text + "\n")
         return text
 
     def train(self) -> Any:
         """Fine-tune (resuming an interrupted run); returns the FineTunedModel."""
-        from finetunekit.registry import get_trainer
-        from finetunekit.trainers.base import FineTunedModel
+        from finetunekit.training import FineTunedModel
 
         result_path = self.run_dir / "train" / "fine_tuned_model.json"
         if not (self.manifest.completed("train") and result_path.exists()):
             prepared = self.prepare()
-            trainer = get_trainer(self.config.trainer.name, plugins=self.plugins, **self._trainer_options())
+            trainer = self._trainer()
             with self.manifest.stage("train") as record:
                 tuned = trainer.train(prepared.examples, run_dir=self.run_dir / "train")
                 write_json(result_path, redact(tuned.model_dump(mode="json")))
@@ -126,7 +133,7 @@ class Pipeline:
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
 
     def evaluate(self, *, train_if_needed: bool = False) -> Any:
-        """Answer the three eval sets with the base and the fine-tuned model; save the report."""
+        """Answer the eval sets with the base and the fine-tuned model; save the report."""
         from finetunekit.evaluation.evaluator import Evaluator
         from finetunekit.evaluation.report import EvaluationReport
 
@@ -146,7 +153,8 @@ class Pipeline:
             "fine-tuned": tuned.chat_model(plugins=self.plugins, **self._chat_options(tuned.backend, "fine-tuned")),
         }
         with self.manifest.stage("evaluate") as record:
-            report = Evaluator(metrics=self.config.evaluation.metrics, plugins=self.plugins).evaluate(models, eval_sets)
+            evaluator = Evaluator(metrics=self.config.metric_specs(), plugins=self.plugins)
+            report = evaluator.evaluate(models, eval_sets)
             report.save(report_dir, training_metrics=tuned.metrics_path)
             record.update(questions={s.name: len(s) for s in eval_sets})
         return report
@@ -165,7 +173,7 @@ class Pipeline:
                 )
             shutil.rmtree(self.run_dir)
             existing = None
-        current = self.config.stage_fingerprints()
+        current = self.config.stage_fingerprints(self.plugins)
         if existing is None:
             if self.run_dir.exists() and any(self.run_dir.iterdir()):
                 raise ConfigError(f"{self.run_dir} exists, is not empty and holds no finetunekit run; choose another run_dir")
@@ -189,11 +197,10 @@ class Pipeline:
         return existing
 
     def _sample_rows(self) -> tuple[Any, Any, dict[str, Any]]:
-        from finetunekit.data import sample_data_path
         from finetunekit.data.dataset import Dataset
 
         cfg = self.config.dataset
-        source = cfg.source if cfg.source is not None else sample_data_path()
+        source = cfg.source
         dataset = Dataset.load(
             source, format=cfg.format, columns=cfg.columns, limit=cfg.limit, plugins=self.plugins
         )
@@ -201,6 +208,8 @@ class Pipeline:
             required=tuple(cfg.clean.required),
             min_content_length=cfg.clean.min_content_length,
             drop_duplicate_titles=cfg.clean.drop_duplicate_titles,
+            rules=cfg.clean.rules,
+            plugins=self.plugins,
         )
         if cfg.sample_size:  # one streaming pass; the sample keeps that pass's reports
             chosen = cleaned.sample(cfg.sample_size, seed=self.config.seed)
@@ -219,8 +228,8 @@ class Pipeline:
         return train, test, facts
 
     def _examples(self, train: Any) -> Any:
-        from finetunekit.examples import build_examples
-        from finetunekit.prompts import PromptGenerator
+        from finetunekit.examples.example_set import build_examples
+        from finetunekit.examples.prompts import PromptGenerator
 
         prompts = PromptGenerator(self.config.prompts.train, seed=self.config.seed, plugins=self.plugins)
         return build_examples(
@@ -228,9 +237,11 @@ class Pipeline:
         )
 
     def _formatter(self) -> Any:
-        from finetunekit.formatters import resolve_formatter
+        from finetunekit.examples.formatters import resolve_formatter
 
-        return resolve_formatter(self.config.formatter, plugins=self.plugins)
+        if self._formatter_object is None:
+            self._formatter_object = resolve_formatter(self.config.formatter, plugins=self.plugins)
+        return self._formatter_object
 
     def _eval_sets(self, prepared: PreparedData) -> list[Any]:
         from finetunekit.evaluation.evalsets import build_eval_sets
@@ -247,24 +258,28 @@ class Pipeline:
             plugins=self.plugins,
         )
 
-    def _trainer_options(self) -> dict[str, Any]:
+    def _trainer(self) -> Any:
+        """The configured trainer, with the values the pipeline provides to the options that
+        declare them (``option(pipeline="seed")``)."""
         from finetunekit.registry import registry_for
 
-        options = dict(self.config.trainer.options)
         cls = registry_for("register_trainers", self.plugins).get(self.config.trainer.name)
-        if "seed" in cls.Options.model_fields:
-            options.setdefault("seed", self.config.seed)
-        return options
+        options = self._provided(cls.Options, dict(self.config.trainer.options), label="trainer")
+        return cls.from_options(options, plugins=self.plugins)
 
     def _chat_options(self, backend: str, label: str) -> dict[str, Any]:
-        """The evaluation's chat options, plus an answer cache in the run directory where the
-        backend has one, so that a rerun asks nothing twice."""
+        """The evaluation's chat options, plus what the pipeline provides to the options the
+        backend declares (an answer cache per model in the run directory, the run's seed)."""
         from finetunekit.registry import registry_for
 
-        options = dict(self.config.evaluation.chat_options)
         cls = registry_for("register_chat_models", self.plugins).get(backend)
-        if "answer_cache_dir" in cls.Options.model_fields:
-            options.setdefault("answer_cache_dir", str(self.run_dir / "answers" / label))
+        return self._provided(cls.Options, dict(self.config.evaluation.chat_options), label=label)
+
+    def _provided(self, options_cls: Any, options: dict[str, Any], *, label: str) -> dict[str, Any]:
+        values = {"seed": self.config.seed, "answer_cache_dir": str(self.run_dir / "answers" / label)}
+        pipeline_fields = options_cls.pipeline_fields() if hasattr(options_cls, "pipeline_fields") else {}
+        for field, value in pipeline_fields.items():
+            options.setdefault(field, values[value])
         return options
 
     def _base_chat_model(self) -> Any:

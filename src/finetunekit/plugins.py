@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from importlib import metadata
 
@@ -14,15 +15,15 @@ ENTRY_POINT_GROUP = "finetunekit"
 
 #: Modules that register the built-in components, through the same hooks as any plugin.
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "finetunekit.prompts",
-    "finetunekit.formatters",
-    "finetunekit.data.loaders",
-    "finetunekit.models.sources",
-    "finetunekit.models.local",
-    "finetunekit.models.openai",
-    "finetunekit.trainers.local",
-    "finetunekit.trainers.openai",
+    "finetunekit.data.jsonl",
+    "finetunekit.data.tabular",
+    "finetunekit.backends.local.sources",
+    "finetunekit.backends.local.chat",
+    "finetunekit.backends.openai.chat",
+    "finetunekit.backends.local.trainer",
+    "finetunekit.backends.openai.trainer",
     "finetunekit.evaluation.metrics",
+    "finetunekit.builtin.amazon",
 )
 
 
@@ -73,13 +74,21 @@ def load_installed_plugins(pm: pluggy.PluginManager) -> None:
                 raise PluginLoadError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=1)
 def default_plugin_manager() -> pluggy.PluginManager:
-    """The manager used when a caller passes none: a fresh one per call, never a global.
+    """The manager used when a caller passes none: built-ins and installed plugins, built once
+    per process on first use (as ``llm`` does) and then shared.
 
-    Building one takes a few milliseconds, and not caching it means a plugin installed while
-    the process runs is found, and nothing one caller registers leaks into another.
+    Tests and programs that register plugins of their own build a fresh manager with
+    :func:`create_plugin_manager` and pass it as ``plugins=``; a plugin installed while the
+    process runs is found after :func:`reset_default_plugin_manager`.
     """
     return create_plugin_manager(load_entrypoints=True)
+
+
+def reset_default_plugin_manager() -> None:
+    """Forget the cached default manager; the next look-up builds it again."""
+    default_plugin_manager.cache_clear()
 
 
 def resolve_plugin_manager(plugins: pluggy.PluginManager | None) -> pluggy.PluginManager:

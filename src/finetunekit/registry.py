@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar
 import pluggy
 
 from finetunekit.errors import FinetunekitError
+from finetunekit.hookspecs import DEPRECATED_HOOKS
 from finetunekit.plugins import resolve_plugin_manager
 
 if TYPE_CHECKING:
     from finetunekit.evaluation.base import Metric
-    from finetunekit.models.base import ChatModel
-    from finetunekit.trainers.base import Trainer
+    from finetunekit.chat import ChatModel
+    from finetunekit.training import Trainer
 
 T = TypeVar("T")
 
@@ -100,11 +101,13 @@ def collect(
     """Call one ``register_*`` hook on every plugin, each with a callback that knows its plugin."""
     pm = resolve_plugin_manager(plugins)
     registry: ComponentRegistry[Any] = ComponentRegistry(kind, name_of)
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order
-        def register(component: Any, _plugin: str = impl.plugin_name) -> None:
-            registry.register(component, plugin=_plugin)
+    old_names = [old for old, new in DEPRECATED_HOOKS.items() if new == hook_name]
+    for name in (hook_name, *old_names):
+        for impl in getattr(pm.hook, name).get_hookimpls():  # registration order
+            def register(component: Any, _plugin: str = impl.plugin_name) -> None:
+                registry.register(component, plugin=_plugin)
 
-        impl.function(register=register)
+            impl.function(register=register)
     return registry
 
 
@@ -147,19 +150,20 @@ def _checked_name(component: Any) -> str:
 #: hook name -> (kind shown in messages, validator returning the component's name)
 KINDS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "register_prompt_templates": (
-        "prompt template set", _instance_name("finetunekit.prompts:PromptTemplateSet")
+        "prompt template set", _instance_name("finetunekit.examples.prompts:PromptTemplateSet")
     ),
     "register_response_formatters": (
         "response formatter",
-        _instance_name("finetunekit.formatters:ResponseFormatter", classes_too=True),
+        _instance_name("finetunekit.examples.formatters:ResponseFormatter", classes_too=True),
     ),
     "register_dataset_loaders": (
         "dataset loader", _instance_name("finetunekit.data.loaders:DatasetLoader")
     ),
-    "register_trainers": ("trainer", _subclass_name("finetunekit.trainers.base:Trainer")),
-    "register_chat_models": ("chat model", _subclass_name("finetunekit.models.base:ChatModel")),
+    "register_trainers": ("trainer", _subclass_name("finetunekit.training:Trainer")),
+    "register_chat_models": ("chat model", _subclass_name("finetunekit.chat:ChatModel")),
     "register_metrics": ("metric", _subclass_name("finetunekit.evaluation.base:Metric")),
-    "register_models": ("model source", _instance_name("finetunekit.models.base:ModelSource")),
+    "register_model_sources": ("model source", _instance_name("finetunekit.backends.local.sources:ModelSource")),
+    "register_cleaning_rules": ("cleaning rules", _instance_name("finetunekit.data.cleaning:CleaningRules")),
 }
 
 

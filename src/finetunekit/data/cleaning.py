@@ -9,27 +9,40 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from finetunekit.data.reports import CleanReport
 
-#: Contents that say nothing about the product, seen in the AmazonTitles corpus. Compared
-#: with the whole cleaned content, ignoring case. Strings match exactly; patterns fully.
-DEFAULT_JUNK_CONTENTS: tuple[str | re.Pattern[str], ...] = (
-    "Book by",
-    "VHS Tape",
-    "VHS",
-    "DVD",
-    "Audio CD",
-    "Audio Cassette",
-    "Paperback",
-    "Hardcover",
-    "Kindle Edition",
-    "Library of Liberal Arts title.",
-    "Previously published by Macmillan.",
-    re.compile(r"(?:Book|Written|Edited|Illustrated|Selected|Compiled) by", re.IGNORECASE),
-    # language notes: "Text: English, French (translation)Original Language: German"
-    re.compile(r"Text: [A-Z][a-z]+(?:, [A-Z][a-z]+)*(?: \(translation\))?(?: ?Original Language: [A-Z][a-z]+)?"),
-)
+@dataclasses.dataclass(frozen=True)
+class CleaningRules:
+    """A named set of corpus-specific cleaning rules, registered through ``register_cleaning_rules``.
 
-#: Amazon's edition note, e.g. "--This text refers to thePaperbackedition."
-_EDITION_NOTE = re.compile(r"--\s*This text refers to\b.{0,80}?edition(?: of this title)?\.?")
+    ``junk_contents``: contents that say nothing (strings compared with the whole cleaned
+    content ignoring case, or compiled patterns matched fully); such rows are dropped.
+    ``remove_patterns``: patterns cut out of every text field (e.g. a corpus's boilerplate
+    notes) before the other rules run.
+    """
+
+    name: str
+    junk_contents: tuple[str | re.Pattern[str], ...] = ()
+    remove_patterns: tuple[re.Pattern[str], ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("cleaning rules need a non-empty name")
+        object.__setattr__(self, "junk_contents", _checked_junk(self.junk_contents))
+        patterns = tuple(re.compile(p) if isinstance(p, str) else p for p in self.remove_patterns)
+        if not all(isinstance(p, re.Pattern) for p in patterns):
+            raise ValueError(f"remove_patterns must be regular expressions, got {self.remove_patterns!r}")
+        object.__setattr__(self, "remove_patterns", patterns)
+
+
+def _checked_junk(junk: Iterable[Any] | None) -> tuple[str | re.Pattern[str], ...]:
+    from finetunekit.errors import ConfigError
+
+    items = tuple(junk or ())
+    for item in items:
+        if not isinstance(item, (str, re.Pattern)):
+            raise ConfigError(f"junk_contents entries must be strings or compiled patterns, got {item!r}")
+    return items
+
 
 RULES = ("missing_required", "too_short", "junk_content", "duplicate_title")
 
@@ -37,8 +50,8 @@ RULES = ("missing_required", "too_short", "junk_content", "duplicate_title")
 _MAX_PASSES = 10
 
 
-def normalize_text(text: str) -> str:
-    """Unescape HTML entities, drop Amazon's edition notes, collapse whitespace; repeat until stable.
+def normalize_text(text: str, remove: re.Pattern[str] | None = None) -> str:
+    """Unescape HTML entities, cut out what ``remove`` matches, collapse whitespace; repeat until stable.
 
     Repeating makes it idempotent (``normalize_text(normalize_text(s)) == normalize_text(s)``),
     which also unescapes double-escaped entities such as ``&amp;#39;``. Text that needs no
@@ -50,24 +63,24 @@ def normalize_text(text: str) -> str:
         and text.isprintable()  # so no whitespace but " ": all other whitespace is unprintable
         and text[:1] != " "
         and text[-1:] != " "
-        and "This text refers to" not in text
+        and (remove is None or remove.search(text) is None)
     ):
         return text
     for _ in range(_MAX_PASSES):
-        once = _normalize_once(text)
+        once = _normalize_once(text, remove)
         if once == text:
             return text
         text = once
-        if "&" not in text and "This text refers to" not in text:
+        if "&" not in text and remove is None:
             return text  # whitespace collapsing alone is stable: no further pass can change it
     return text
 
 
-def _normalize_once(text: str) -> str:
+def _normalize_once(text: str, remove: re.Pattern[str] | None) -> str:
     if "&" in text:
         text = html.unescape(text)
-    if "This text refers to" in text:
-        text = _EDITION_NOTE.sub(" ", text)
+    if remove is not None:
+        text = remove.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -78,9 +91,10 @@ class CleanOptions:
     min_content_length: int = 0
     required: tuple[str, ...] = ("title", "content")
     drop_duplicate_titles: bool = True
-    junk_contents: tuple[str | re.Pattern[str], ...] = DEFAULT_JUNK_CONTENTS
+    junk_contents: tuple[str | re.Pattern[str], ...] = ()
     title_field: str = "title"
     content_field: str = "content"
+    remove_patterns: tuple[re.Pattern[str], ...] = ()
 
     @classmethod
     def build(
@@ -89,21 +103,21 @@ class CleanOptions:
         min_content_length: int = 0,
         required: Sequence[str] | str = ("title", "content"),
         drop_duplicate_titles: bool = True,
-        junk_contents: Iterable[str | re.Pattern[str]] | None = DEFAULT_JUNK_CONTENTS,
+        junk_contents: Iterable[str | re.Pattern[str]] | None = (),
         title_field: str = "title",
         content_field: str = "content",
+        rules: Sequence[CleaningRules] = (),
     ) -> CleanOptions:
-        """Validated options (a single ``required`` name is accepted; ``None`` junk means none)."""
+        """Validated options (a single ``required`` name is accepted; ``None`` junk means none);
+        each of ``rules`` adds its junk contents and remove patterns."""
         from finetunekit.errors import ConfigError
 
         if isinstance(min_content_length, bool) or not isinstance(min_content_length, int) or min_content_length < 0:
             raise ConfigError(f"min_content_length must be a non-negative integer, got {min_content_length!r}")
         required = (required,) if isinstance(required, str) else tuple(required)
-        junk = tuple(junk_contents or ())
-        for item in junk:
-            if not isinstance(item, (str, re.Pattern)):
-                raise ConfigError(f"junk_contents entries must be strings or compiled patterns, got {item!r}")
-        return cls(min_content_length, required, bool(drop_duplicate_titles), junk, title_field, content_field)
+        junk = _checked_junk(junk_contents) + tuple(j for r in rules for j in r.junk_contents)
+        remove = tuple(p for r in rules for p in r.remove_patterns)
+        return cls(min_content_length, required, bool(drop_duplicate_titles), junk, title_field, content_field, remove)
 
 
 class Cleaner:
@@ -120,6 +134,7 @@ class Cleaner:
         self._junk_max_length = max(map(len, self._junk_exact), default=0)
         patterns = [j for j in options.junk_contents if isinstance(j, re.Pattern)]
         self._junk_pattern = _any_of(patterns) if patterns else None
+        self._remove = _any_of(list(options.remove_patterns)) if options.remove_patterns else None
 
     def apply(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Yield the cleaned rows that pass every rule (new dicts; the input is not modified)."""
@@ -131,7 +146,7 @@ class Cleaner:
             changed = False
             for key, value in row.items():
                 if type(value) is str:
-                    new = normalize_text(value)
+                    new = normalize_text(value, self._remove)
                     if new is not value:
                         cleaned[key] = new
                         changed = True

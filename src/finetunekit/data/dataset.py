@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 import pluggy
 
 from finetunekit.data import sampling
-from finetunekit.data.cleaning import DEFAULT_JUNK_CONTENTS, Cleaner, CleanOptions
+from finetunekit.data.cleaning import Cleaner, CleaningRules, CleanOptions
 from finetunekit.data.loaders import resolve_loader
 from finetunekit.data.reports import CleanReport, LoadReport
 from finetunekit.data.sources import (
+    source_path,
     Columns,
     dataframe_rows,
     file_rows,
@@ -79,7 +80,8 @@ class Dataset:
 
         ``format`` names a registered loader (default: chosen by the file's suffix);
         ``columns`` maps source fields to row fields (``{"name": "title"}``; a list keeps the
-        names) and drops the rest; ``limit`` stops after that many rows; ``on_error="skip"``
+        names) and drops the rest; ``source`` may also name a file shipped inside an installed
+        package as ``"package:PACKAGE/FILE"`` (e.g. a plugin's sample data); ``limit`` stops after that many rows; ``on_error="skip"``
         skips malformed records and counts them in :attr:`load_report` instead of raising a
         :class:`~finetunekit.errors.DataError`. ``progress``: a progress bar (default: on a
         terminal only). Nothing is read until the dataset is iterated.
@@ -91,7 +93,7 @@ class Dataset:
         if not isinstance(source, (str, os.PathLike)):
             dataset = cls._in_memory(dataframe_rows(source), mapping, on_error, "<DataFrame>", "dataframe")
             return dataset if limit is None else dataset.head(limit)
-        path = Path(source)
+        path = source_path(source)
         loader = resolve_loader(path, format, plugins)
 
         def stream(reports: PassReports) -> Iterator[Row]:
@@ -137,19 +139,24 @@ class Dataset:
         min_content_length: int = 0,
         required: Sequence[str] | str = ("title", "content"),
         drop_duplicate_titles: bool = True,
-        junk_contents: Iterable[Any] | None = DEFAULT_JUNK_CONTENTS,
+        junk_contents: Iterable[Any] | None = (),
         *,
+        rules: Sequence[str | CleaningRules] | str | CleaningRules = (),
         title_field: str = "title",
         content_field: str = "content",
+        plugins: pluggy.PluginManager | None = None,
     ) -> Dataset:
         """Normalise text and drop bad rows; :attr:`clean_report` counts each rule's removals.
 
         Every string field is stripped, HTML-unescaped (``&#39;`` → ``'``) and has its
-        whitespace collapsed (and Amazon's "--This text refers to ... edition." notes
-        removed). Then rows are dropped, in this order: a ``required`` field missing or empty;
-        content shorter than ``min_content_length``; content equal to one of
-        ``junk_contents`` (strings, ignoring case, or compiled patterns, matched fully); a
-        title seen before (ignoring case; the first is kept). Idempotent.
+        whitespace collapsed (and what the ``rules``' remove patterns match cut out). Then rows
+        are dropped, in this order: a ``required`` field missing or empty; content shorter than
+        ``min_content_length``; content equal to one of ``junk_contents`` or the ``rules``'
+        junk contents (strings, ignoring case, or compiled patterns, matched fully); a title
+        seen before (ignoring case; the first is kept). Idempotent.
+
+        ``rules``: :class:`~finetunekit.data.cleaning.CleaningRules` or the names of registered
+        ones (``register_cleaning_rules``), e.g. ``"amazon-titles"``.
         """
         options = CleanOptions.build(
             min_content_length=min_content_length,
@@ -158,6 +165,7 @@ class Dataset:
             junk_contents=junk_contents,
             title_field=title_field,
             content_field=content_field,
+            rules=resolve_cleaning_rules(rules, plugins),
         )
 
         def stream(reports: PassReports) -> Iterator[Row]:
@@ -291,3 +299,17 @@ class Dataset:
 
 
 __all__ = ["Dataset", "PassReports"]
+
+
+def resolve_cleaning_rules(
+    rules: Sequence[str | CleaningRules] | str | CleaningRules, plugins: pluggy.PluginManager | None = None
+) -> tuple[CleaningRules, ...]:
+    """``rules`` as CleaningRules objects, registered names looked up in ``plugins``."""
+    if isinstance(rules, (str, CleaningRules)):
+        rules = [rules]
+    if not any(isinstance(rule, str) for rule in rules):
+        return tuple(rules)
+    from finetunekit.registry import registry_for
+
+    registry = registry_for("register_cleaning_rules", plugins)
+    return tuple(registry.get(rule) if isinstance(rule, str) else rule for rule in rules)

@@ -8,6 +8,7 @@ from typing import Any, Iterator
 from finetunekit.data.loaders import DatasetLoader
 from finetunekit.data.reports import LoadReport
 from finetunekit.data.streams import json_loads, read_lines
+from finetunekit.hookspecs import hookimpl
 from finetunekit.errors import DataError
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -102,3 +103,9 @@ def _array_hint(line_no: int, value: Any) -> str:
     if line_no == 1 and isinstance(value, list):
         return " (a whole-file JSON array is not JSON Lines: write one object per line)"
     return ""
+
+
+@hookimpl
+def register_dataset_loaders(register: Any) -> None:
+    """Register JsonLinesLoader."""
+    register(JsonLinesLoader())

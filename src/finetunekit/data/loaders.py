@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pluggy
 
 from finetunekit.errors import DataError
-from finetunekit.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from finetunekit.registry import ComponentRegistry
@@ -41,17 +40,6 @@ class DatasetLoader(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {', '.join(self.suffixes)}>"
-
-
-@hookimpl
-def register_dataset_loaders(register: Any) -> None:
-    """Register the built-in loaders: JSON Lines (plain or gzip), CSV and Parquet."""
-    from finetunekit.data.jsonl import JsonLinesLoader
-    from finetunekit.data.tabular import CsvLoader, ParquetLoader
-
-    register(JsonLinesLoader())
-    register(CsvLoader())
-    register(ParquetLoader())
 
 
 def loader_registry(plugins: pluggy.PluginManager | None = None) -> ComponentRegistry[DatasetLoader]:

@@ -7,15 +7,35 @@ carries a ``_row_id``).
 
 from __future__ import annotations
 
+import os
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from finetunekit.data.loaders import DatasetLoader
 from finetunekit.data.reports import LoadReport
 from finetunekit.errors import ConfigError, DataError
-from finetunekit.prompts import ROW_ID_FIELD
+from finetunekit.data.rows import ROW_ID_FIELD
 
 Columns = Mapping[str, str] | Sequence[str] | None
+
+#: Prefix of a source shipped inside an installed package: ``package:PACKAGE/FILE``.
+PACKAGE_SOURCE_PREFIX = "package:"
+
+
+def source_path(source: str | os.PathLike[str]) -> Path:
+    """The file ``source`` names: a path, or ``package:PACKAGE/FILE`` for package data."""
+    text = os.fspath(source)
+    if not text.startswith(PACKAGE_SOURCE_PREFIX):
+        return Path(text)
+    package, _, name = text[len(PACKAGE_SOURCE_PREFIX):].partition("/")
+    try:
+        root = resources.files(package)
+    except (ModuleNotFoundError, TypeError, ValueError) as exc:
+        raise DataError(f"{text}: no installed package {package!r} ({exc}); expected package:PACKAGE/FILE") from None
+    if not name:
+        raise DataError(f"{text}: no file named after the package; expected package:PACKAGE/FILE")
+    return Path(str(root.joinpath(name)))
 
 
 def normalize_columns(columns: Columns) -> dict[str, str] | None:

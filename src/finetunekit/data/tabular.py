@@ -11,6 +11,7 @@ from typing import Any, Collection, Iterator
 from finetunekit.data.loaders import DatasetLoader
 from finetunekit.data.reports import LoadReport
 from finetunekit.data.streams import check_readable, open_binary
+from finetunekit.hookspecs import hookimpl
 from finetunekit.errors import DataError, MissingDependencyError
 
 #: ``surrogateescape`` turns each undecodable byte into one of these code points.
@@ -130,3 +131,10 @@ class ParquetLoader(DatasetLoader):
                     row += 1
                     yield row, record
         report.lines_read = row
+
+
+@hookimpl
+def register_dataset_loaders(register: Any) -> None:
+    """Register CsvLoader, ParquetLoader."""
+    register(CsvLoader())
+    register(ParquetLoader())

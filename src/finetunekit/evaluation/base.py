@@ -35,10 +35,12 @@ class Metric(Component, abc.ABC):
 
     def aggregate(self, scores: Sequence[float]) -> float:
         """The set's figure: the mean by default; NaN for an empty set (nothing was measured,
-        which reports show as a blank, never as a score of 0)."""
-        return sum(scores) / len(scores) if scores else math.nan
+        which reports show as a blank, never as a score of 0). NaN scores (not measurable for
+        that item) are left out."""
+        measured = [s for s in scores if not math.isnan(s)]
+        return sum(measured) / len(measured) if measured else math.nan
 
-    def reference_of(self, item: Any) -> str:
+    def reference_of(self, item: Any) -> str | None:
         """The text of ``item`` (an ``EvalItem``) that :meth:`score` compares with."""
         if self.reference == "none":
             return ""
@@ -46,11 +48,14 @@ class Metric(Component, abc.ABC):
             raise ValueError(
                 f"metric {self.name!r} declares reference={self.reference!r}; expected one of {REFERENCE_KINDS}"
             )
-        return str(getattr(item, self.reference))
+        value = getattr(item, self.reference)
+        return None if value is None else str(value)
 
     def score_item(self, answer: str, item: Any) -> float:
-        """The score of ``answer`` to ``item``: :meth:`score` against :meth:`reference_of`."""
-        return self.score(answer, self.reference_of(item))
+        """The score of ``answer`` to ``item``: :meth:`score` against :meth:`reference_of`
+        (NaN, not measured, when the item has no such reference, e.g. no known prefix)."""
+        reference = self.reference_of(item)
+        return math.nan if reference is None else self.score(answer, reference)
 
     def extra_figures(self, answers: Sequence[str], items: Sequence[Any]) -> dict[str, float]:
         """Further set-level figures to report beside the aggregate, as ``{key: value}``.

@@ -16,8 +16,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import pluggy
 
 from finetunekit.errors import ConfigError, DataError
-from finetunekit.formatters import ResponseFormatter, resolve_formatter
-from finetunekit.prompts import ROW_ID_FIELD, PromptGenerator, PromptTemplateSet, resolve_template_set
+from finetunekit.examples.formatters import ResponseFormatter, resolve_formatter
+from finetunekit.examples.prompts import ROW_ID_FIELD, PromptGenerator, PromptTemplateSet, resolve_template_set
 
 TRAIN_QUESTIONS = "train-questions"
 PARAPHRASED = "paraphrased"
@@ -31,7 +31,7 @@ class EvalItem:
 
     ``messages`` is the conversation sent to the model (an optional system message, then the
     user question); ``target`` the whole formatted answer; ``content`` the knowledge part of
-    it (the target after ``prefix``, its fixed opening); ``row_id`` and ``template`` say where
+    it (the target after ``prefix``, its fixed opening, ``None`` when the formatter has none); ``row_id`` and ``template`` say where
     the question came from.
     """
 
@@ -40,7 +40,7 @@ class EvalItem:
     question: str
     target: str
     content: str
-    prefix: str
+    prefix: str | None
     row_id: Any
     template: str | None = None
 
@@ -81,7 +81,7 @@ def make_item(
     """An :class:`EvalItem` for ``row`` asked with ``messages``; references come from ``formatter``."""
     target = formatter.format(row)
     prefix = formatter.prefix(row)
-    content = target[len(prefix):].strip() if target.startswith(prefix) else target
+    content = target[len(prefix):].strip() if prefix and target.startswith(prefix) else target
     question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     return EvalItem(
         split=split,
@@ -100,9 +100,9 @@ def build_eval_sets(
     test_dataset: Any = None,
     *,
     train_dataset: Any = None,
-    formatter: str | ResponseFormatter = "amazon-product",
+    formatter: str | ResponseFormatter | None = None,
     prompts: str | PromptTemplateSet | Sequence[str] | None = None,
-    paraphrase_prompts: str | PromptTemplateSet | Sequence[str] = "amazon-product-paraphrased",
+    paraphrase_prompts: str | PromptTemplateSet | Sequence[str] | None = None,
     system: str | None = None,
     seed: int = 0,
     limit: int | None = None,
@@ -114,9 +114,11 @@ def build_eval_sets(
       and template). With ``train_dataset`` (the rows it was built from) it makes
       ``train-questions`` and ``paraphrased``.
     - ``test_dataset``: held-out rows for ``unseen-products``.
-    - ``formatter``: the response formatter used for training (name, template or instance).
-    - ``prompts``: templates for ``unseen-products``; default: those the examples were built with.
-    - ``paraphrase_prompts``: must share no template with training (checked).
+    - ``formatter``: the response formatter used for training (name, template or instance); required.
+    - ``prompts``: templates for ``unseen-products``; default: those the examples were built with
+      (required when there are no examples).
+    - ``paraphrase_prompts``: templates for ``paraphrased``, which must share none with training
+      (checked); without them there is no ``paraphrased`` split.
     - ``system``: system message for the new questions; default: the training examples' own.
     - ``limit``: at most this many items per split, chosen deterministically from ``seed``;
       ``paraphrased`` asks about the products of the chosen ``train-questions``.
@@ -125,6 +127,8 @@ def build_eval_sets(
         raise ConfigError(f"limit must be a positive number of items, got {limit!r}")
     if examples is None and test_dataset is None:
         raise ConfigError("build_eval_sets needs the training examples, a test dataset, or both")
+    if formatter is None:
+        raise ConfigError("build_eval_sets needs the formatter the examples were built with (formatter=...)")
     fmt = resolve_formatter(formatter, plugins=plugins)
     sets: list[EvalSet] = []
     trained_templates: list[str] = []
@@ -139,13 +143,14 @@ def build_eval_sets(
         if system is None:
             system = _system_of(train_items)
         sets.append(EvalSet(TRAIN_QUESTIONS, train_items, "the exact questions trained on"))
-        paraphrase_set = resolve_template_set(paraphrase_prompts, plugins=plugins)
-        _check_disjoint(paraphrase_set, trained_templates, prompts, plugins)
-        product_ids = list(dict.fromkeys(i.row_id for i in train_items))
-        rows = [rows_by_id[row_id] for row_id in product_ids]
-        generator = PromptGenerator(paraphrase_set, seed=seed, plugins=plugins)
-        sets.append(EvalSet(PARAPHRASED, _asked(PARAPHRASED, rows, product_ids, generator, fmt, system),
-                            f"the same products asked with {paraphrase_set.name!r}, never used in training"))
+        if paraphrase_prompts is not None:
+            paraphrase_set = resolve_template_set(paraphrase_prompts, plugins=plugins)
+            _check_disjoint(paraphrase_set, trained_templates, prompts, plugins)
+            product_ids = list(dict.fromkeys(i.row_id for i in train_items))
+            rows = [rows_by_id[row_id] for row_id in product_ids]
+            generator = PromptGenerator(paraphrase_set, seed=seed, plugins=plugins)
+            sets.append(EvalSet(PARAPHRASED, _asked(PARAPHRASED, rows, product_ids, generator, fmt, system),
+                                f"the same products asked with {paraphrase_set.name!r}, never used in training"))
     if test_dataset is not None:
         test_rows = _rows(test_dataset)
         ids = [row.get(ROW_ID_FIELD, index) for index, row in enumerate(test_rows)]
@@ -261,9 +266,9 @@ def _check_unseen(test_rows: Sequence[Mapping[str, Any]], trained_ids: set[Any])
 
 
 def _unseen_templates(prompts: Any, trained: Sequence[str], plugins: Any) -> PromptTemplateSet:
-    """``prompts`` if given, else the templates training used, else ``amazon-product``."""
+    """``prompts`` if given, else the templates training used."""
     if prompts is not None:
         return resolve_template_set(prompts, plugins=plugins)
     if trained:
         return PromptTemplateSet(name="training-templates", templates=tuple(trained))
-    return resolve_template_set("amazon-product", plugins=plugins)
+    raise ConfigError("unseen-products needs question templates: pass prompts= (no training examples to take them from)")

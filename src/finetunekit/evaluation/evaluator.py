@@ -24,17 +24,15 @@ class Evaluator:
 
     def __init__(
         self,
-        metrics: Sequence[str | Metric] | None = None,
+        metrics: Sequence[str | Mapping[str, Any] | Metric] | None = None,
         *,
         plugins: pluggy.PluginManager | None = None,
         progress: bool = True,
     ) -> None:
-        from finetunekit.registry import get_metric
-
         specs = DEFAULT_METRICS if metrics is None else metrics
         if isinstance(specs, str):
             raise ConfigError("metrics must be a list of metric names, e.g. ['format', 'rouge_l']")
-        self.metrics: list[Metric] = [m if isinstance(m, Metric) else get_metric(m, plugins=plugins) for m in specs]
+        self.metrics: list[Metric] = [_metric(m, plugins) for m in specs]
         names = [m.name for m in self.metrics]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -83,14 +81,28 @@ class Evaluator:
         }
         for metric in self.metrics:
             value = metric.score_item(answer, item)
+            not_measured = metric.reference != "none" and metric.reference_of(item) is None
             try:
                 value = float(value)
             except (TypeError, ValueError):
                 raise TypeError(f"metric {metric.name!r} returned {value!r}, not a number") from None
-            if math.isnan(value):
+            if math.isnan(value) and not not_measured:
                 raise ValueError(f"metric {metric.name!r} returned NaN for item {position} of {item.split!r}")
             record[metric.name] = value
         return record
+
+
+def _metric(spec: str | Mapping[str, Any] | Metric, plugins: pluggy.PluginManager | None) -> Metric:
+    """A metric from an instance, a registered name, or ``{"name": ..., "options": {...}}``."""
+    from finetunekit.registry import get_metric
+
+    if isinstance(spec, Metric):
+        return spec
+    if isinstance(spec, str):
+        return get_metric(spec, plugins=plugins)
+    if isinstance(spec, Mapping) and isinstance(spec.get("name"), str) and set(spec) <= {"name", "options"}:
+        return get_metric(spec["name"], plugins=plugins, **dict(spec.get("options") or {}))
+    raise ConfigError(f"a metric must be a name, a Metric or {{'name': ..., 'options': {{...}}}}, got {spec!r}")
 
 
 def _check_inputs(models: Mapping[str, Any], sets: Sequence[EvalSet]) -> None:

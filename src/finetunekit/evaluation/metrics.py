@@ -38,7 +38,7 @@ class ContentMetric(Metric):
 
     def score_item(self, answer: str, item: Any) -> float:
         """:meth:`score` of the answer's body (prefix dropped) against the item's content."""
-        if self.options.strip_prefix:
+        if self.options.strip_prefix and item.prefix:
             answer = text.strip_prefix(answer, item.prefix)
         return self.score(answer, self.reference_of(item))
 

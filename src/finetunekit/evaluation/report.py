@@ -188,3 +188,10 @@ def read_training_metrics(source: str | Path | pd.DataFrame) -> pd.DataFrame:
             path=path, field=missing[0],
         )
     return frame
+
+
+def print_report(report: EvaluationReport, where: str | Path) -> None:
+    """Print the report's summary table (split × metric rows, one column per model) and where
+    its files are (``where``: the directory it was saved to)."""
+    print(report.to_markdown())
+    print(f"\nreport: {Path(where) / 'report.md'} (also report.html)")

@@ -61,7 +61,7 @@ class JobPlan:
 
 def resolve_hyperparameters(requested: dict[str, Any], n_examples: int) -> dict[str, Any]:
     """Replace ``"auto"``/missing values the way OpenAI documents its defaults."""
-    from finetunekit.validation import default_epochs
+    from finetunekit.examples.validation import default_epochs
 
     n_epochs = requested.get("n_epochs", "auto")
     if n_epochs in (None, "auto"):

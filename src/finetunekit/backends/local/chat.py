@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from finetunekit.component import ComponentOptions
+from finetunekit.component import ComponentOptions, option
 from finetunekit.hookspecs import hookimpl
-from finetunekit.models.base import ChatModel, Message
-from finetunekit.models.sources import DEFAULT_MODEL
+from finetunekit.chat import ChatModel, Message
+from finetunekit.backends.local.sources import DEFAULT_MODEL
 
 
 class LocalChatModel(ChatModel):
@@ -25,21 +25,20 @@ class LocalChatModel(ChatModel):
 
     name = "local"
 
-    class Options(ComponentOptions):
+    class Options(ChatModel.Options):
         """Which model, and how to generate."""
 
         model: str = Field(DEFAULT_MODEL, description="Registered model name, local directory or HF model id.")
         adapter: str | None = Field(None, description="A PEFT adapter directory to apply to the model.")
         max_new_tokens: int = Field(160, ge=1, description="Longest answer, in tokens.")
-        batch_size: int = Field(16, ge=1, description="Prompts generated together.")
+        batch_size: int = option(16, affects_result=False, ge=1, description="Prompts generated together.")
         temperature: float = Field(0.0, ge=0.0, description="0 = greedy; above 0 samples.")
         top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass (sampling only).")
         seed: int = Field(0, description="Seed for sampling.")
-        device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where to generate; auto = CUDA when present, else CPU.")
-        cache_dir: str | None = Field(None, description="Where converted models are cached.")
-        allow_hub: bool = Field(False, description="Let an HF model id download from the hub.")
-        answer_cache_dir: str | None = Field(None, description="Cache answers on disk here (keyed by model, options, messages).")
-        progress: bool = Field(True, description="Show a progress bar.")
+        device: Literal["auto", "cpu", "cuda", "mps"] = option("auto", affects_result=False, description="Where to generate; auto = CUDA when present, else CPU.")
+        cache_dir: str | None = option(None, affects_result=False, description="Where converted models are cached.")
+        allow_hub: bool = option(False, affects_result=False, description="Let an HF model id download from the hub.")
+        progress: bool = option(True, affects_result=False, description="Show a progress bar.")
 
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
@@ -55,7 +54,7 @@ class LocalChatModel(ChatModel):
     def loaded(self) -> Any:
         """The model and tokenizer (loaded on first use)."""
         if self._loaded is None:
-            from finetunekit.models.loading import load_for_generation
+            from finetunekit.backends.local.loading import load_for_generation
 
             o = self.options
             self._loaded = load_for_generation(
@@ -64,31 +63,19 @@ class LocalChatModel(ChatModel):
             )
         return self._loaded
 
-    def generate(self, conversations: list[list[Message]]) -> list[str]:
-        """Answer each conversation; the answer cache (if set) skips those answered before."""
-        if self.options.answer_cache_dir is None:
-            return self._generate(conversations)
-        from finetunekit.models.cache import AnswerCache, request_key
-
-        cache = AnswerCache(self.options.answer_cache_dir)
-        identity = self._cache_identity()
-        requests = [request_key(self.name, self.options.model, identity, c) for c in conversations]
-        answers: list[str | None] = [cache.get(r) for r in requests]
-        todo = [i for i, a in enumerate(answers) if a is None]
-        for i, answer in zip(todo, self._generate([conversations[i] for i in todo]) if todo else []):
-            cache.put(requests[i], answer)
-            answers[i] = answer
-        return [a or "" for a in answers]
-
-    def _cache_identity(self) -> dict[str, Any]:
-        """The options and files, besides model name and messages, that change an answer."""
+    def cache_identity(self) -> dict[str, Any]:
+        """The options and files, besides the messages, that change an answer."""
         o = self.options
-        identity = o.model_dump(include={"max_new_tokens", "temperature", "top_p"}, mode="json")
+        identity = o.model_dump(include={"model", "max_new_tokens", "temperature", "top_p"}, mode="json")
         if o.temperature > 0:
             identity.update(seed=o.seed, batch_size=o.batch_size)
         identity["adapter"] = directory_fingerprint(o.adapter) if o.adapter else None
         identity["model_files"] = directory_fingerprint(o.model) if Path(o.model).is_dir() else None
         return identity
+
+    def generate(self, conversations: list[list[Message]]) -> list[str]:
+        """Answer each conversation (the base class has already skipped cached ones)."""
+        return self._generate(conversations)
 
     def _generate(self, conversations: list[list[Message]]) -> list[str]:
         import torch
@@ -119,7 +106,7 @@ class LocalChatModel(ChatModel):
     def _generation_config(self, tokenizer: Any) -> Any:
         from transformers import GenerationConfig
 
-        from finetunekit.models.loading import end_of_turn_ids
+        from finetunekit.backends.local.loading import end_of_turn_ids
 
         o = self.options
         sampling = {"do_sample": True, "temperature": o.temperature, "top_p": o.top_p} if o.temperature > 0 else {"do_sample": False}

@@ -29,11 +29,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from finetunekit.atomic import write_json
-from finetunekit.component import ComponentOptions
+from finetunekit.component import ComponentOptions, option
 from finetunekit.errors import ConfigError, TrainingError
+from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
-from finetunekit.models.sources import DEFAULT_MODEL
-from finetunekit.trainers.base import FineTunedModel, Trainer
+from finetunekit.backends.local.sources import DEFAULT_MODEL
+from finetunekit.training import FineTunedModel, Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def example_fingerprints(examples: Any, validation: Any = None) -> dict[str, str
 
 
 def _example_set(examples: Any) -> Any:
-    from finetunekit.examples import as_example_set
+    from finetunekit.examples.example_set import as_example_set
 
     try:
         return as_example_set(examples)
@@ -88,14 +89,14 @@ class LocalTrainer(Trainer):
         batch_size: int = Field(8, ge=1, description="Examples per device per step.")
         gradient_accumulation: int = Field(1, ge=1, description="Steps accumulated per optimizer update.")
         max_length: int = Field(512, ge=8, description="Token limit per example; longer ones are truncated (and counted).")
-        seed: int = Field(0, description="Seed for data order, LoRA initialisation and dropout.")
+        seed: int = option(0, pipeline="seed", description="Seed for data order, LoRA initialisation and dropout.")
         device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where to train; auto = CUDA when present, else CPU.")
         bf16: Literal["auto"] | bool = Field("auto", description="bfloat16 mixed precision; auto = on CUDA with bf16 and on CPUs with AVX512-BF16/AMX.")
-        logging_steps: int = Field(5, ge=1, description="Log the loss (and write metrics.csv) every N steps.")
+        logging_steps: int = option(5, affects_result=False, ge=1, description="Log the loss (and write metrics.csv) every N steps.")
         save_steps: int | None = Field(None, ge=1, description="Checkpoint every N steps; None = every epoch.")
-        save_total_limit: int = Field(2, ge=1, description="Checkpoints kept (older ones are deleted).")
+        save_total_limit: int = option(2, affects_result=False, ge=1, description="Checkpoints kept (older ones are deleted).")
         merge: bool = Field(False, description="Also save base + adapter merged into one model (merged/).")
-        cache_dir: str | None = Field(None, description="Where converted models are cached.")
+        cache_dir: str | None = option(None, affects_result=False, description="Where converted models are cached.")
         allow_hub: bool = Field(False, description="Let an HF model id download from the hub.")
         gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory (slower).")
 
@@ -111,7 +112,7 @@ class LocalTrainer(Trainer):
         train_rows = example_dicts(examples)
         if not train_rows:
             raise ConfigError("no training examples given")
-        from finetunekit.models.loading import require_local_dependencies
+        from finetunekit.backends.local.loading import require_local_dependencies
 
         require_local_dependencies()
         return self._train(train_rows, example_dicts(validation), run, fingerprints)
@@ -121,10 +122,10 @@ class LocalTrainer(Trainer):
     def _train(self, train_rows: list[dict], validation_rows: list[dict], run: Path, fingerprints: dict) -> FineTunedModel:
         from transformers import Trainer as HFTrainer
         from transformers import set_seed
-        from finetunekit.models.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
-        from finetunekit.models.sources import resolve_model
-        from finetunekit.trainers.local_callbacks import loss_history_callback, write_history
-        from finetunekit.trainers.local_data import ChatDataset, PaddingCollator, tokenize_examples
+        from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
+        from finetunekit.backends.local.sources import resolve_model
+        from finetunekit.backends.local.callbacks import loss_history_callback, write_history
+        from finetunekit.backends.local.collation import ChatDataset, PaddingCollator, tokenize_examples
 
         o = self.options
         set_seed(o.seed)

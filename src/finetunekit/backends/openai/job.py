@@ -135,19 +135,23 @@ def examples_bytes(examples: Any) -> bytes:
     dicts), exactly as ``ExampleSet.to_jsonl`` writes them; nothing is written to the run."""
     import tempfile
 
-    from finetunekit.examples import as_example_set
+    from finetunekit.examples.example_set import as_example_set
 
     with tempfile.TemporaryDirectory(prefix="finetunekit-") as tmp:
         return as_example_set(examples).to_jsonl(Path(tmp) / "examples.jsonl").read_bytes()
 
 
 def validation_errors(examples: Any, model: str) -> list[Any]:
-    """The errors ``ExampleSet.validate(model=...)`` finds (warnings are not errors)."""
+    """The errors :func:`validate` finds (warnings are not errors)."""
     return list(validate(examples, model).errors)
 
 
 def validate(examples: Any, model: str) -> Any:
-    """``ExampleSet.validate(model=model)`` of ``examples`` (a plain sequence is wrapped)."""
-    from finetunekit.examples import as_example_set
+    """``examples`` (a plain sequence is wrapped) checked with OpenAI's rules: the structural
+    checks, tokens counted for ``model``, and OpenAI's minimum of 10 examples (50 suggested)."""
+    from finetunekit.examples.example_set import as_example_set
+    from finetunekit.examples.validation import MIN_EXAMPLES, SUGGESTED_MIN_EXAMPLES
 
-    return as_example_set(examples).validate(model=model)
+    return as_example_set(examples).validate(
+        model=model, min_examples=MIN_EXAMPLES, suggested_min_examples=SUGGESTED_MIN_EXAMPLES
+    )

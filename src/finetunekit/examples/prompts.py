@@ -10,11 +10,9 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from finetunekit.errors import TemplateError
-from finetunekit.hookspecs import hookimpl
-from finetunekit.templating import SafeTemplate
+from finetunekit.examples.templating import SafeTemplate
 
-#: The key under which every Dataset row carries its stable source id.
-ROW_ID_FIELD = "_row_id"
+from finetunekit.data.rows import ROW_ID_FIELD
 
 
 class PromptTemplateSet(BaseModel):
@@ -92,7 +90,7 @@ class PromptGenerator:
 
     def __init__(
         self,
-        templates: str | PromptTemplateSet | Sequence[str] = "amazon-product",
+        templates: str | PromptTemplateSet | Sequence[str],
         seed: int = 0,
         *,
         plugins: pluggy.PluginManager | None = None,
@@ -144,36 +142,3 @@ def resolve_template_set(
 
         return registry_for("register_prompt_templates", plugins).get(templates)
     return PromptTemplateSet(name="custom", templates=tuple(templates))
-
-
-AMAZON_PRODUCT = PromptTemplateSet(
-    name="amazon-product",
-    description="Questions about a catalogue product, used for training.",
-    templates=(
-        "Please describe the product {title} from Amazon.",
-        "What can you tell me about the product {title} from Amazon?",
-        "Tell me about {title} from Amazon.",
-        "What is the product {title} from Amazon?",
-        "Give me a description of {title} from Amazon.",
-    ),
-)
-
-AMAZON_PRODUCT_PARAPHRASED = PromptTemplateSet(
-    name="amazon-product-paraphrased",
-    description="Other phrasings of the same questions, never used in training (tests generalisation).",
-    templates=(
-        "I'm looking at {title} on Amazon. What is it?",
-        "Could you explain what {title}, sold on Amazon, is?",
-        "Describe the Amazon listing {title} for me.",
-        "What do you know about the item {title} on Amazon?",
-        "Summarise the Amazon product called {title}.",
-        "Share some details about {title} from Amazon.",
-    ),
-)
-
-
-@hookimpl
-def register_prompt_templates(register: Any) -> None:
-    """Built-in template sets."""
-    register(AMAZON_PRODUCT)
-    register(AMAZON_PRODUCT_PARAPHRASED)

@@ -19,10 +19,10 @@ import pluggy
 
 from finetunekit.atomic import atomic_open
 from finetunekit.errors import ConfigError, DataError, TemplateError
-from finetunekit.formatters import ResponseFormatter, resolve_formatter
-from finetunekit.prompts import ROW_ID_FIELD, PromptGenerator, PromptTemplateSet, Question
-from finetunekit.tokens import Encoder
-from finetunekit.validation import Issue, ValidationReport, validate_examples
+from finetunekit.examples.formatters import ResponseFormatter, resolve_formatter
+from finetunekit.examples.prompts import ROW_ID_FIELD, PromptGenerator, PromptTemplateSet, Question
+from finetunekit.examples.tokens import Encoder
+from finetunekit.examples.validation import Issue, ValidationReport, validate_examples
 
 OnError = Literal["raise", "skip"]
 
@@ -156,7 +156,7 @@ class ExampleSet:
         *,
         encoding: str | Encoder | None = None,
     ) -> ValidationReport:
-        """Check the examples for fine-tuning ``model`` (see :mod:`finetunekit.validation`).
+        """Check the examples for fine-tuning ``model`` (see :mod:`finetunekit.examples.validation`).
 
         Problems are reported, not raised. ``encoding`` forces a token counter:
         ``"estimate"``, a tiktoken encoding name, or an encoder object.

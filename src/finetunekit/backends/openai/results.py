@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from finetunekit.atomic import write_text
-from finetunekit.models.openai_client import DEFAULT_ENDPOINT
-from finetunekit.trainers.base import FineTunedModel
+from finetunekit.backends.openai.client import DEFAULT_ENDPOINT
+from finetunekit.training import FineTunedModel
 
 METRICS_FILE = "metrics.csv"
 #: OpenAI's own endpoint, as ``endpoint_of_options`` writes it (not recorded: it is the default)

@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterator, Literal, Union
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from finetunekit.atomic import write_bytes, write_json
+from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
-from finetunekit.models.openai_client import (
+from finetunekit.backends.openai.client import (
     OpenAIConnectionOptions,
     api_key_of,
     build_client,
@@ -24,9 +25,9 @@ from finetunekit.models.openai_client import (
     endpoint_of_options,
     redact,
 )
-from finetunekit.trainers.base import FineTunedModel, Trainer
-from finetunekit.trainers.openai_estimate import DryRunReport, dry_run_report
-from finetunekit.trainers.openai_job import (
+from finetunekit.training import FineTunedModel, Trainer
+from finetunekit.backends.openai.cost import DryRunReport, dry_run_report
+from finetunekit.backends.openai.job import (
     STATE_FILE,
     InvalidExamplesError,
     JobState,
@@ -38,8 +39,8 @@ from finetunekit.trainers.openai_job import (
     validate,
     validation_errors,
 )
-from finetunekit.trainers.openai_poll import JobPoller, say_to_stderr
-from finetunekit.trainers.openai_results import fine_tuned_model, list_checkpoints, save_metrics
+from finetunekit.backends.openai.poll import JobPoller, say_to_stderr
+from finetunekit.backends.openai.results import fine_tuned_model, list_checkpoints, save_metrics
 
 RUN_TOKEN_KEY = "finetunekit_run"
 Auto = Literal["auto"]
@@ -58,10 +59,10 @@ class OpenAITrainer(Trainer):
         batch_size: Union[Auto, PositiveInt] = Field(default="auto", description="Batch size, or \"auto\".")
         learning_rate_multiplier: Union[Auto, PositiveFloat] = Field(default="auto", description="Learning-rate multiplier, or \"auto\".")
         suffix: str | None = Field(default=None, max_length=64, description="Added to the model name.")
-        seed: int | None = Field(default=None, description="Seed of the job (reproducible runs).")
+        seed: int | None = option(pipeline="seed", default=None, description="Seed of the job (reproducible runs).")
         metadata: dict[str, str] | None = Field(default=None, description="Up to 15 key/values on the job.")
-        poll_interval_min: float = Field(default=2.0, gt=0, description="Seconds between polls after a change.")
-        poll_interval_max: float = Field(default=60.0, gt=0, description="Longest wait between polls.")
+        poll_interval_min: float = option(affects_result=False, default=2.0, gt=0, description="Seconds between polls after a change.")
+        poll_interval_max: float = option(affects_result=False, default=60.0, gt=0, description="Longest wait between polls.")
 
         @model_validator(mode="after")
         def _check(self) -> OpenAITrainer.Options:
@@ -106,6 +107,10 @@ class OpenAITrainer(Trainer):
                 self.say(f"[openai] reattaching to job {state.job_id} recorded in {run_dir / STATE_FILE}")
             job = self._poll(client, state, run_dir)
             return self._finish(client, job, run_dir)
+
+    def check(self, examples: Any) -> Any:
+        """OpenAI's data checks: structure, tokens for the model, at least 10 examples."""
+        return validate(examples, self.options.model)
 
     def dry_run(self, examples: Any, validation: Any = None, *, run_dir: str | Path,
                 price_per_million_tokens: float | None = None) -> DryRunReport:

@@ -18,7 +18,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from finetunekit.data import synthetic_words as W
+import synthetic_words as W
 
 #: Rows generated from one random stream (and the unit of parallel work).
 CHUNK_ROWS = 10_000

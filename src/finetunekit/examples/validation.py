@@ -15,13 +15,13 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from finetunekit.tokens import Encoder, token_counter
+from finetunekit.examples.tokens import Encoder, token_counter
 
 TOP_LEVEL_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "function_call", "tool_calls", "tool_call_id", "weight"})
 ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 
-MIN_EXAMPLES = 10  #: OpenAI rejects files with fewer examples
+MIN_EXAMPLES = 10  #: OpenAI rejects files with fewer examples (the OpenAI trainer's check)
 SUGGESTED_MIN_EXAMPLES = 50  #: OpenAI suggests starting with 50 to 100
 DEFAULT_TOKEN_LIMIT = 65_536  #: per-example limit of OpenAI's current fine-tunable models
 TARGET_EPOCHS, MIN_EPOCHS, MAX_EPOCHS = 3, 1, 25
@@ -211,8 +211,14 @@ def validate_examples(
     model: str | None = None,
     max_tokens_per_example: int | None = None,
     encoding: str | Encoder | None = None,
+    min_examples: int = 1,
+    suggested_min_examples: int | None = None,
 ) -> ValidationReport:
-    """Check ``examples`` (``lines[i]`` is example i's file line, if any) and report on them."""
+    """Check ``examples`` (``lines[i]`` is example i's file line, if any) and report on them.
+
+    Fewer than ``min_examples`` is an error and fewer than ``suggested_min_examples`` a
+    warning: a backend passes its own (the OpenAI trainer: 10 and 50, :data:`MIN_EXAMPLES`).
+    """
     counter = token_counter(model, encoding)
     limit = max_tokens_per_example or DEFAULT_TOKEN_LIMIT
     errors: list[Issue] = []
@@ -242,11 +248,11 @@ def validate_examples(
         else:
             seen[key] = index
     n = len(examples)
-    if n < MIN_EXAMPLES:
-        errors.append(Issue(code="too_few_examples", message=f"{n} examples; fine-tuning needs at least {MIN_EXAMPLES}"))
-    elif n < SUGGESTED_MIN_EXAMPLES:
+    if n < min_examples:
+        errors.append(Issue(code="too_few_examples", message=f"{n} examples; fine-tuning needs at least {min_examples}"))
+    elif suggested_min_examples is not None and n < suggested_min_examples:
         warnings.append(Issue(code="few_examples",
-                              message=f"{n} examples; OpenAI suggests starting with {SUGGESTED_MIN_EXAMPLES} to 100"))
+                              message=f"{n} examples; at least {suggested_min_examples} are suggested"))
     epochs = default_epochs(n)
     return ValidationReport(
         n_examples=n, model=model, encoding=counter.name, tokens_estimated=counter.estimated,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pluggy
 
 from finetunekit.errors import ConfigError, MissingDependencyError
-from finetunekit.models.sources import hub_kwargs, resolve_model
+from finetunekit.backends.local.sources import hub_kwargs, resolve_model
 
 LOCAL_EXTRA_INSTALL = "pip install 'finetunekit[local]'"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from finetunekit.component import ComponentOptions
+from finetunekit.component import ComponentOptions, option
 from finetunekit.errors import ConfigError, MissingDependencyError
 
 #: Placeholder key sent to OpenAI-compatible servers that need none (vLLM, llama.cpp, Ollama).
@@ -24,12 +24,12 @@ DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 class OpenAIConnectionOptions(ComponentOptions):
     """Where and how to reach an OpenAI-compatible API (shared by trainer and chat model)."""
 
-    client: Any = Field(default=None, exclude=True, repr=False,
+    client: Any = option(affects_result=False, default=None, exclude=True, repr=False,
                         description="An openai.OpenAI or AzureOpenAI client to use as is (never serialised).")
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
-    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key.")
-    max_retries: int = Field(default=8, ge=0, description="SDK retries of 408/409/429/5xx/timeouts per request.")
-    timeout: float = Field(default=120.0, gt=0, description="Seconds before one request times out (then retried).")
+    api_key_env: str = option(affects_result=False, default="OPENAI_API_KEY", description="Environment variable holding the API key.")
+    max_retries: int = option(affects_result=False, default=8, ge=0, description="SDK retries of 408/409/429/5xx/timeouts per request.")
+    timeout: float = option(affects_result=False, default=120.0, gt=0, description="Seconds before one request times out (then retried).")
 
     @field_validator("client")
     @classmethod

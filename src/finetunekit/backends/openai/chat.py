@@ -15,10 +15,11 @@ from typing import Any, Callable
 from pydantic import Field
 
 from finetunekit.errors import FinetunekitError
+from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
-from finetunekit.models.base import ChatModel, Message
-from finetunekit.models.cache import AnswerCache, hash_request, request_key
-from finetunekit.models.openai_client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
+from finetunekit.chat import ChatModel, Message
+from finetunekit.answer_cache import hash_request
+from finetunekit.backends.openai.client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
 
 
 class ChatRequestError(FinetunekitError):
@@ -34,21 +35,20 @@ class OpenAIChatModel(ChatModel):
 
     name = "openai"
 
-    class Options(OpenAIConnectionOptions):
+    class Options(OpenAIConnectionOptions, ChatModel.Options):
         """Model and sampling options, concurrency, retries and the answer cache."""
 
         model: str = Field(default="gpt-4o-mini", description="Model id (a fine-tuned ``ft:…`` id works too).")
         temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature; 0 = (nearly) deterministic.")
         max_tokens: int | None = Field(default=512, gt=0, description="Longest answer, in tokens.")
         seed: int | None = Field(default=0, description="Seed sent with each request (best-effort determinism).")
-        concurrency: int = Field(default=8, ge=1, le=256, description="Requests in flight at once.")
-        answer_cache_dir: str | None = Field(default=None, description="Directory of the on-disk answer cache.")
-        progress: bool = Field(default=True, description="Show a progress bar.")
+        concurrency: int = option(affects_result=False, default=8, ge=1, le=256, description="Requests in flight at once.")
+        progress: bool = option(affects_result=False, default=True, description="Show a progress bar.")
 
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
         self._client: Any = None
-        self.cache = AnswerCache(self.options.answer_cache_dir) if self.options.answer_cache_dir else None
+        self.cache = self.answer_cache
 
     @property
     def client(self) -> Any:
@@ -57,21 +57,18 @@ class OpenAIChatModel(ChatModel):
             self._client = build_client(self.options)
         return self._client
 
-    def request_of(self, messages: list[Message]) -> dict[str, Any]:
-        """The cache description of one request: endpoint, model, answer-changing options, messages.
-
-        The endpoint comes from the options, not from a client, so reading cached answers
-        needs no API key.
-        """
+    def cache_identity(self) -> dict[str, Any]:
+        """Model, answer-changing options and the endpoint (from the options, not a client, so
+        reading cached answers needs no API key)."""
         o = self.options
-        answer_options = {"temperature": o.temperature, "max_tokens": o.max_tokens, "seed": o.seed,
-                          "endpoint": endpoint_of_options(o)}
-        return request_key(self.name, o.model, answer_options, messages)
+        return {"model": o.model, "temperature": o.temperature, "max_tokens": o.max_tokens, "seed": o.seed,
+                "endpoint": endpoint_of_options(o)}
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:
-        """One answer per conversation, in order; cached answers are not requested again."""
-        requests = [self.request_of(messages) for messages in conversations]
-        answers: list[str | None] = [self.cache.get(r) if self.cache else None for r in requests]
+        """One answer per conversation, in order; each is cached as it arrives, so a crashed
+        run keeps what it received."""
+        requests = [self.cache_request(messages) for messages in conversations]
+        answers: list[str | None] = [None] * len(requests)
         pending: dict[str, list[int]] = {}  # request hash -> positions waiting for it
         for index, answer in enumerate(answers):
             if answer is None:

@@ -6,42 +6,50 @@ from typing import Any, Mapping
 
 import pluggy
 
-from finetunekit.hookspecs import hookimpl
-from finetunekit.prompts import ROW_ID_FIELD
-from finetunekit.templating import SafeTemplate
-
-AMAZON_RESPONSE = "This is what I know about {title} from Amazon: {content}"
+from finetunekit.data.rows import ROW_ID_FIELD
+from finetunekit.examples.templating import SafeTemplate
 
 
 class ResponseFormatter:
     """Formats the answer for a row from a safe ``{field}`` template.
 
-    Subclass and override :meth:`format` for answers a template cannot express; register
-    the subclass (with a ``name``) through the ``register_response_formatters`` hook.
+    For answers a template cannot express, subclass and override :meth:`format` (and
+    :meth:`prefix`, the fixed opening the ``format`` metric checks; without it that metric is
+    not measured), then register the subclass (with a ``name``) through the
+    ``register_response_formatters`` hook.
     """
 
     name: str = "template"
 
-    def __init__(self, template: str = AMAZON_RESPONSE, *, name: str | None = None) -> None:
-        self.template = SafeTemplate(template)
+    def __init__(self, template: str | None = None, *, name: str | None = None) -> None:
+        self.template = SafeTemplate(template) if template is not None else None
         if name is not None:
             self.name = name
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """The row fields the answer uses."""
-        return self.template.fields
+        """The row fields the answer uses (those of the template; none without one)."""
+        return self.template.fields if self.template is not None else ()
 
     def format(self, row: Mapping[str, Any]) -> str:
         """The target answer for ``row``."""
+        if self.template is None:
+            raise TypeError(f"{type(self).__name__} has no template: pass one, or override format()")
         return self.template.render(row, row_id=row.get(ROW_ID_FIELD))
 
-    def prefix(self, row: Mapping[str, Any]) -> str:
-        """The fixed opening of the answer for ``row`` (what the ``format`` metric checks)."""
+    def prefix(self, row: Mapping[str, Any]) -> str | None:
+        """The fixed opening of the answer for ``row`` (what the ``format`` metric checks).
+
+        ``None`` (the metric is not measured) when the template does not make the answer:
+        no template, or a subclass that overrides :meth:`format` but not this method.
+        """
+        if self.template is None or type(self).format is not ResponseFormatter.format:
+            return None
         return self.template.prefix(row, row_id=row.get(ROW_ID_FIELD))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.template.text!r}, name={self.name!r})"
+        text = self.template.text if self.template is not None else None
+        return f"{type(self).__name__}({text!r}, name={self.name!r})"
 
 
 def resolve_formatter(
@@ -62,9 +70,3 @@ def resolve_formatter(
 
     found = registry_for("register_response_formatters", plugins).get(spec)
     return found() if isinstance(found, type) else found
-
-
-@hookimpl
-def register_response_formatters(register: Any) -> None:
-    """Built-in formatters."""
-    register(ResponseFormatter(AMAZON_RESPONSE, name="amazon-product"))

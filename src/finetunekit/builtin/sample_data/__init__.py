@@ -1,0 +1,1 @@
+"""Package data: the generated AmazonTitles-schema sample (see ``finetunekit.builtin.amazon.sample_data_path``)."""

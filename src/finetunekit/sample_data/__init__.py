@@ -1,1 +1,0 @@
-"""Package data: the generated AmazonTitles-schema sample (see ``finetunekit.data.sample_data_path``)."""

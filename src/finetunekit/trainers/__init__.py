@@ -1,5 +1,0 @@
-"""Fine-tuning backends."""
-
-from finetunekit.trainers.base import FineTunedModel, Trainer
-
-__all__ = ["FineTunedModel", "Trainer"]
