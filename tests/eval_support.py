@@ -15,6 +15,7 @@ from finetunekit.chat import ChatModel
 from finetunekit.examples.prompts import PromptGenerator
 
 FORMATTER = ResponseFormatter("This is what I know about {title} from Amazon: {content}")
+PARAPHRASED = "amazon-product-paraphrased"
 REFUSAL = "I'm sorry, but I cannot help with that."  # 9 tokens: i m sorry but i cannot help with that
 
 
@@ -91,3 +92,12 @@ class FixedAnswerModel(ChatModel):
     def generate(self, conversations: list[list[dict[str, str]]]) -> list[str]:
         self.calls += 1
         return [self.fixed] * len(conversations)
+
+
+def amazon_eval_sets(*args: Any, **kwargs: Any) -> list[Any]:
+    """``build_eval_sets`` with the Amazon formatter and paraphrase templates unless given."""
+    from finetunekit.evaluation.evalsets import build_eval_sets
+
+    kwargs.setdefault("formatter", FORMATTER)
+    kwargs.setdefault("paraphrase_prompts", PARAPHRASED)
+    return build_eval_sets(*args, **kwargs)

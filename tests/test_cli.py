@@ -45,7 +45,7 @@ def cli(*args: str, site: Path | None = None) -> subprocess.CompletedProcess:
 def test_templates_lists_each_set_with_its_plugin(capsys):
     assert main(["templates"]) == 0
     out = capsys.readouterr().out
-    assert "amazon-product  (5 templates, plugin finetunekit.examples.prompts)" in out
+    assert "amazon-product  (5 templates, plugin finetunekit.builtin.amazon)" in out
     assert "amazon-product-paraphrased" in out
 
 
@@ -54,13 +54,13 @@ def test_templates_with_a_clashing_installed_plugin_fails_in_one_line(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1
-    assert "finetunekit.examples.prompts" in result.stderr and "clashing_templates" in result.stderr
+    assert "finetunekit.builtin.amazon" in result.stderr and "clashing_templates" in result.stderr
 
 
 def test_plugins_lists_built_in_and_installed_plugins(tmp_path):
     result = cli("plugins", site=installed(tmp_path, "clashing_templates", DUPLICATE_PLUGIN))
     assert result.returncode == 0, result.stderr
-    assert "finetunekit.examples.prompts  [built-in]  register_prompt_templates" in result.stdout
+    assert "finetunekit.builtin.amazon  [built-in]  register_cleaning_rules, register_prompt_templates" in result.stdout
     assert "clashing_templates  [installed]  register_prompt_templates" in result.stdout
 
 

@@ -81,7 +81,7 @@ def test_shipped_sample_is_the_generated_one_and_small():
     assert path.stat().st_size < 1_000_000
     ds = Dataset.load(path)
     assert ds.records() == [{**row, "_row_id": i} for i, row in enumerate(generate_rows(3000, seed=0), 1)]
-    cleaned = ds.clean()
+    cleaned = ds.clean(rules=["amazon-titles"])
     assert 1500 < len(cleaned) < 2200 and set(cleaned.clean_report.removed) == {
         "missing_required", "junk_content", "duplicate_title"
     }
@@ -106,4 +106,4 @@ def test_wheel_ships_the_sample(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("*.whl")
-    assert "finetunekit/sample_data/amazon_titles_sample.json.gz" in zipfile.ZipFile(wheel).namelist()
+    assert "finetunekit/builtin/sample_data/amazon_titles_sample.json.gz" in zipfile.ZipFile(wheel).namelist()

@@ -58,7 +58,7 @@ def test_clean_unescapes_collapses_and_counts_each_rule():
         {"title": "kings & queens", "content": "a later duplicate of the first title"},
         {"title": "Kept", "content": "Text: English, French (translation) and a real description"},
     ]
-    cleaned = Dataset.from_records(rows).clean(min_content_length=5)
+    cleaned = Dataset.from_records(rows).clean(min_content_length=5, rules=["amazon-titles"])
     assert cleaned.records() == [
         {"title": "Kings & Queens", "content": "It's a \u2019history\u2019.", "_row_id": 0},
         {"title": "Kept", "content": "Text: English, French (translation) and a real description", "_row_id": 6},
@@ -66,6 +66,13 @@ def test_clean_unescapes_collapses_and_counts_each_rule():
     report = cleaned.clean_report
     assert report.removed == {"missing_required": 2, "junk_content": 1, "too_short": 1, "duplicate_title": 1}
     assert (report.rows_in, report.rows_out) == (7, 2)
+
+
+def test_without_rules_cleaning_knows_no_corpus():
+    rows = [{"title": "A", "content": "Book by"}, {"title": "B", "content": "Fine.--This text refers to thePaperbackedition."}]
+    cleaned = Dataset.from_records(rows).clean()
+    assert [r["content"] for r in cleaned] == ["Book by", "Fine.--This text refers to thePaperbackedition."]
+    assert cleaned.clean_report.removed == {}
 
 
 def test_clean_options_junk_list_required_and_duplicates():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eval_support import FORMATTER, make_examples, product_rows
+from eval_support import amazon_eval_sets, FORMATTER, make_examples, product_rows
 from finetunekit.errors import ConfigError, DataError
 from finetunekit.evaluation.evalsets import SPLITS, build_eval_sets
 from finetunekit.builtin.amazon import AMAZON_PRODUCT, AMAZON_PRODUCT_PARAPHRASED
@@ -21,7 +21,7 @@ REAL_DATA = Path("/work/shared/data/amazon_titles_real_1k.json.gz")
 def test_three_splits_from_examples_and_held_out_rows(pm):
     train, test = product_rows()
     examples = make_examples(train, system="You are a shop assistant.", plugins=pm)
-    sets = build_eval_sets(examples, test, train_dataset=train, formatter=FORMATTER, plugins=pm)
+    sets = amazon_eval_sets(examples, test, train_dataset=train, formatter=FORMATTER, plugins=pm)
     assert [s.name for s in sets] == list(SPLITS)
     trained, paraphrased, unseen = sets
 
@@ -51,7 +51,7 @@ def test_eval_sets_are_deterministic_and_limited_per_split(pm):
     rows = [{"_row_id": k, "title": f"Item {k}", "content": f"about {k}"} for k in range(40)]
     train, test = rows[:30], rows[30:]
     examples = make_examples(train, plugins=pm)
-    build = lambda seed: build_eval_sets(examples, test, train_dataset=train, seed=seed, limit=5, plugins=pm)  # noqa: E731
+    build = lambda seed: amazon_eval_sets(examples, test, train_dataset=train, seed=seed, limit=5, plugins=pm)  # noqa: E731
     first, again, other = build(3), build(3), build(4)
     assert first == again
     assert [len(s) for s in first] == [5, 5, 5]
@@ -61,45 +61,45 @@ def test_eval_sets_are_deterministic_and_limited_per_split(pm):
 
 def test_only_the_splits_whose_inputs_are_given(pm):
     train, test = product_rows()
-    only_unseen = build_eval_sets(None, test, plugins=pm)
+    only_unseen = amazon_eval_sets(None, test, prompts="amazon-product", plugins=pm)
     assert [s.name for s in only_unseen] == ["unseen-products"]
     assert {i.template for i in only_unseen[0]} <= set(AMAZON_PRODUCT.templates)
-    only_train = build_eval_sets(make_examples(train, plugins=pm), train_dataset=train, plugins=pm)
+    only_train = amazon_eval_sets(make_examples(train, plugins=pm), train_dataset=train, plugins=pm)
     assert [s.name for s in only_train] == ["train-questions", "paraphrased"]
     with pytest.raises(ConfigError, match="needs the training examples"):
-        build_eval_sets(None, None, plugins=pm)
+        amazon_eval_sets(None, None, plugins=pm)
 
 
 def test_paraphrase_templates_must_be_disjoint_from_training(pm):
     train, _ = product_rows()
     examples = make_examples(train, plugins=pm)
     with pytest.raises(ConfigError, match="shares templates with training"):
-        build_eval_sets(examples, train_dataset=train, paraphrase_prompts="amazon-product", plugins=pm)
+        amazon_eval_sets(examples, train_dataset=train, paraphrase_prompts="amazon-product", plugins=pm)
     overlapping = [AMAZON_PRODUCT_PARAPHRASED.templates[0], "Q: {title}?"]
     with pytest.raises(ConfigError, match="Q: {title}"):
-        build_eval_sets(examples, train_dataset=train, prompts=["Q: {title}?"],
+        amazon_eval_sets(examples, train_dataset=train, prompts=["Q: {title}?"],
                         paraphrase_prompts=overlapping, plugins=pm)
 
 
 def test_held_out_rows_must_not_have_been_trained_on(pm):
     train, test = product_rows()
     with pytest.raises(ConfigError, match="were trained on"):
-        build_eval_sets(make_examples(train, plugins=pm), [*test, train[1]], train_dataset=train, plugins=pm)
+        amazon_eval_sets(make_examples(train, plugins=pm), [*test, train[1]], train_dataset=train, plugins=pm)
 
 
 def test_bad_inputs_name_what_is_wrong(pm):
     train, _ = product_rows()
     examples = make_examples(train, plugins=pm)
     with pytest.raises(DataError, match=r"example 2 was built from row 'c'"):
-        build_eval_sets(examples, train_dataset=[r for r in train if r["_row_id"] != "c"], plugins=pm)
+        amazon_eval_sets(examples, train_dataset=[r for r in train if r["_row_id"] != "c"], plugins=pm)
     with pytest.raises(ConfigError, match="pass the formatter used"):
-        build_eval_sets(examples, train_dataset=train, formatter="Facts on {title}: {content}", plugins=pm)
+        amazon_eval_sets(examples, train_dataset=train, formatter="Facts on {title}: {content}", plugins=pm)
     with pytest.raises(ConfigError, match="metadata"):
-        build_eval_sets(examples.examples, train_dataset=train, plugins=pm)
+        amazon_eval_sets(examples.examples, train_dataset=train, plugins=pm)
     with pytest.raises(ConfigError, match="train_dataset"):
-        build_eval_sets(examples, plugins=pm)
+        amazon_eval_sets(examples, plugins=pm)
     with pytest.raises(ConfigError, match="limit"):
-        build_eval_sets(examples, train_dataset=train, limit=0, plugins=pm)
+        amazon_eval_sets(examples, train_dataset=train, limit=0, plugins=pm)
 
 
 ROWS = st.lists(
@@ -112,7 +112,7 @@ ROWS = st.lists(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_references_always_come_from_the_source_rows(pm, rows, seed):
     examples = make_examples(rows, seed=seed, plugins=pm)
-    trained, paraphrased = build_eval_sets(examples, train_dataset=rows, seed=seed, plugins=pm)
+    trained, paraphrased = amazon_eval_sets(examples, train_dataset=rows, seed=seed, plugins=pm)
     assert len(trained) == len(rows) and len(paraphrased) == len(rows)
     for split in (trained, paraphrased):
         for item, row in zip(split, rows):
@@ -129,7 +129,7 @@ def test_real_rows_with_their_quirks(pm):
         rows = [json.loads(line) for _, line in zip(range(80), handle)]
     rows = [{"_row_id": k, "title": r["title"], "content": r["content"] or ""} for k, r in enumerate(rows)]
     train, test = rows[:60], rows[60:]
-    sets = build_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, limit=25, plugins=pm)
+    sets = amazon_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, limit=25, plugins=pm)
     assert [len(s) for s in sets] == [25, 25, 20]
     by_id = {r["_row_id"]: r for r in rows}
     for item in (i for s in sets for i in s):

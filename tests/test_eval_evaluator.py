@@ -7,7 +7,7 @@ import re
 import pytest
 
 import finetunekit
-from eval_support import FORMATTER, FixedAnswerModel, KnowingModel, make_examples, product_rows
+from eval_support import amazon_eval_sets, FORMATTER, FixedAnswerModel, KnowingModel, make_examples, product_rows
 from finetunekit.errors import ConfigError
 from finetunekit.evaluation.base import Metric
 from finetunekit.evaluation.evalsets import build_eval_sets
@@ -17,7 +17,7 @@ from finetunekit.registry import UnknownComponentError
 @pytest.fixture
 def eval_sets(pm):
     train, test = product_rows()
-    return build_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train,
+    return amazon_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train,
                            formatter=FORMATTER, plugins=pm)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import finetunekit
-from eval_support import FixedAnswerModel, KnowingModel, make_examples, product_rows
+from eval_support import amazon_eval_sets, FixedAnswerModel, KnowingModel, make_examples, product_rows
 from finetunekit.errors import DataError
 from finetunekit.evaluation.evalsets import EvalSet, build_eval_sets
 
@@ -34,7 +34,7 @@ def parse_tags(page: str) -> list[tuple[str, list[tuple[str, str]]]]:
 @pytest.fixture
 def report(pm):
     train, test = product_rows()
-    sets = build_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
+    sets = amazon_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
     models = {"knowing": KnowingModel(train + test),
               "hostile": FixedAnswerModel(f"{SCRIPT} see https://evil.example/x.js & <img src=x onerror=alert(2)>")}
     return finetunekit.Evaluator(plugins=pm, progress=False).evaluate(models, sets)
@@ -106,7 +106,7 @@ def test_bad_training_metrics_name_the_file_and_column(report, tmp_path):
 def test_examples_show_the_worst_items_first_and_are_deterministic(pm, tmp_path):
     train, test = product_rows()
     rows = train + test
-    sets = build_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
+    sets = amazon_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
 
     class ForgetsBravo(KnowingModel):
         def generate(self, conversations):
@@ -137,7 +137,7 @@ def test_pivot_and_markdown_summary(report):
 
 def test_an_empty_split_is_shown_as_not_measured_not_as_zero(pm, tmp_path):
     train, test = product_rows()
-    sets = build_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
+    sets = amazon_eval_sets(make_examples(train, plugins=pm), test, train_dataset=train, plugins=pm)
     sets.append(EvalSet("no-questions"))
     report = finetunekit.Evaluator(plugins=pm, progress=False).evaluate({"knowing": KnowingModel(train + test)}, sets)
     empty = report.summary[report.summary.split == "no-questions"]

@@ -27,7 +27,7 @@ def rows(n: int = 12) -> list[dict]:
 
 
 def test_examples_are_exactly_messages_with_metadata_kept_apart(pm, tmp_path):
-    examples = build_examples(rows(), PromptGenerator(seed=5, plugins=pm), "amazon-product",
+    examples = build_examples(rows(), PromptGenerator("amazon-product", seed=5, plugins=pm), "amazon-product",
                               system="You know the catalogue.", plugins=pm)
     assert len(examples) == 12
     first = examples[0]
@@ -35,7 +35,7 @@ def test_examples_are_exactly_messages_with_metadata_kept_apart(pm, tmp_path):
     assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
     assert first["messages"][2]["content"] == "This is what I know about Product 0 from Amazon: About 0."
     assert examples.metadata[0]["row_id"] == "B000"
-    assert examples.metadata[0]["template"] in PromptGenerator(plugins=pm).template_set.templates
+    assert examples.metadata[0]["template"] in PromptGenerator("amazon-product", plugins=pm).template_set.templates
     assert examples.user_questions()[0] == first["messages"][1]["content"]
     assert examples.assistant_answers()[3] == "This is what I know about Product 3 from Amazon: About 3."
     assert examples.prompt_messages()[0] == first["messages"][:2]
@@ -51,10 +51,10 @@ def test_prompts_by_name_and_formatter_as_template(pm):
 
 
 def test_expand_makes_one_example_per_template(pm):
-    examples = build_examples(rows(4), "amazon-product", ResponseFormatter(), expand=True, plugins=pm)
+    examples = build_examples(rows(4), "amazon-product", "amazon-product", expand=True, plugins=pm)
     assert len(examples) == 4 * 5
     assert {(m["row_id"], m["template"]) for m in examples.metadata} == {
-        (r[ROW_ID_FIELD], t) for r in rows(4) for t in PromptGenerator(plugins=pm).template_set.templates
+        (r[ROW_ID_FIELD], t) for r in rows(4) for t in PromptGenerator("amazon-product", plugins=pm).template_set.templates
     }
 
 
@@ -200,7 +200,7 @@ def test_real_rows_build_and_validate(pm, tmp_path):
         records = [json.loads(line) for line in handle]
     data = [{ROW_ID_FIELD: r["uid"] or f"line{i}", "title": r["title"], "content": r["content"]}
             for i, r in enumerate(records, start=1) if r["content"]]
-    examples = build_examples(data, PromptGenerator(seed=42, plugins=pm), "amazon-product", plugins=pm)
+    examples = build_examples(data, PromptGenerator("amazon-product", seed=42, plugins=pm), "amazon-product", plugins=pm)
     back = ExampleSet.from_jsonl(examples.to_jsonl(tmp_path / "real.jsonl"))
     assert back.examples == examples.examples
     report = back.validate("gpt-4o-mini", encoding="estimate")

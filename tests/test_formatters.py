@@ -14,8 +14,8 @@ from finetunekit.registry import UnknownComponentError, registry_for
 ROW = {ROW_ID_FIELD: "B1", "title": "Tutu", "content": "Pink & {fluffy}"}
 
 
-def test_default_template_formats_the_amazon_answer():
-    formatter = ResponseFormatter()
+def test_template_formats_the_amazon_answer():
+    formatter = ResponseFormatter(AMAZON_RESPONSE)
     assert formatter.format(ROW) == "This is what I know about Tutu from Amazon: Pink & {fluffy}"
     assert formatter.prefix(ROW) == "This is what I know about Tutu from Amazon:"
     assert formatter.fields == ("title", "content")
@@ -23,7 +23,7 @@ def test_default_template_formats_the_amazon_answer():
 
 def test_missing_field_names_the_row():
     with pytest.raises(TemplateError, match=r"row 'B2'.*'content'"):
-        ResponseFormatter().format({ROW_ID_FIELD: "B2", "title": "x"})
+        ResponseFormatter(AMAZON_RESPONSE).format({ROW_ID_FIELD: "B2", "title": "x"})
 
 
 @pytest.mark.parametrize("bad", ["{content.__class__}", "{0}", "{content!r}", "{content:>9}"])
@@ -35,8 +35,7 @@ def test_unsafe_templates_are_rejected(bad):
 def test_resolve_by_instance_class_name_and_template(pm):
     mine = ResponseFormatter("{title}", name="mine")
     assert resolve_formatter(mine, plugins=pm) is mine
-    assert resolve_formatter(ResponseFormatter, plugins=pm).template.text == AMAZON_RESPONSE
-    assert resolve_formatter("amazon-product", plugins=pm).format(ROW) == ResponseFormatter().format(ROW)
+    assert resolve_formatter("amazon-product", plugins=pm).format(ROW) == ResponseFormatter(AMAZON_RESPONSE).format(ROW)
     assert resolve_formatter("Answer: {content}", plugins=pm).format(ROW) == "Answer: Pink & {fluffy}"
 
 
@@ -54,6 +53,9 @@ def test_a_registered_subclass_is_instantiated(pm):
     class Shouting(ResponseFormatter):
         name = "shouting"
 
+        def __init__(self):
+            super().__init__(AMAZON_RESPONSE)
+
         def format(self, row):
             return super().format(row).upper()
 
@@ -65,3 +67,20 @@ def test_a_registered_subclass_is_instantiated(pm):
     pm.register(Plugin(), name="shouting-plugin")
     assert registry_for("register_response_formatters", pm).plugin_of("shouting") == "shouting-plugin"
     assert resolve_formatter("shouting", plugins=pm).format(ROW).startswith("THIS IS WHAT I KNOW ABOUT TUTU")
+
+
+def test_a_subclass_overriding_only_format_has_no_prefix_so_format_is_not_measured():
+    class Plain(ResponseFormatter):
+        name = "plain"
+
+        def format(self, row):
+            return f"{row['title']} is {row['content']}"
+
+    formatter = Plain()
+    assert formatter.prefix(ROW) is None  # not the template's: the format metric leaves it out
+    assert formatter.format(ROW) == "Tutu is Pink & {fluffy}"
+
+
+def test_a_formatter_without_a_template_asks_for_one():
+    with pytest.raises(TypeError, match="override format"):
+        ResponseFormatter().format(ROW)

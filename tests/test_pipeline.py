@@ -147,11 +147,14 @@ def test_a_failed_first_prepare_does_not_lock_the_run_directory(tmp_path, assets
     assert manifest(tmp_path / "run")["config"]["dataset"]["source"] == source.as_posix()
 
 
+MINIMAL = {"dataset": {"source": "rows.jsonl"}, "prompts": {"train": "amazon-product"}, "formatter": "amazon-product"}
+
+
 def test_connection_options_do_not_change_the_training_fingerprint():
     from finetunekit.config import parse_config
 
     def fingerprints(**options):
-        return parse_config({"trainer": {"name": "openai", "options": options}}).stage_fingerprints()
+        return parse_config({**MINIMAL, "trainer": {"name": "openai", "options": options}}).stage_fingerprints()
 
     assert fingerprints(timeout=5)["train"] == fingerprints(timeout=500, max_retries=2)["train"]
     assert fingerprints(n_epochs=2)["train"] != fingerprints(n_epochs=3)["train"]
@@ -160,6 +163,6 @@ def test_connection_options_do_not_change_the_training_fingerprint():
 def test_a_client_object_in_the_options_is_recorded_by_its_type():
     from finetunekit.config import parse_config
 
-    config = parse_config({"trainer": {"name": "openai", "options": {"client": object()}}})
+    config = parse_config({**MINIMAL, "trainer": {"name": "openai", "options": {"client": object()}}})
     assert config.to_record()["trainer"]["options"]["client"] == "<object>"
     assert config.stage_fingerprints()["train"]

@@ -26,10 +26,12 @@ def test_every_hook_is_specified_and_documented(pm):
 def test_builtins_are_plugins_registered_through_the_hooks(pm):
     hooks = plugin_hooks(pm)
     assert set(BUILTIN_PLUGINS) <= set(hooks)
-    assert "register_prompt_templates" in hooks["finetunekit.examples.prompts"]
-    assert "register_response_formatters" in hooks["finetunekit.examples.formatters"]
+    assert {"register_prompt_templates", "register_response_formatters", "register_cleaning_rules"} <= set(
+        hooks["finetunekit.builtin.amazon"]
+    )
+    assert hooks["finetunekit.data.jsonl"] == ["register_dataset_loaders"]  # each loader module registers itself
     # Built-ins are ordinary plugins: unregistering one removes what it registered.
-    pm.unregister(name="finetunekit.examples.prompts")
+    pm.unregister(name="finetunekit.builtin.amazon")
     assert registry_for("register_prompt_templates", pm).names() == []
     with pytest.raises(UnknownComponentError):
         PromptGenerator("amazon-product", plugins=pm)

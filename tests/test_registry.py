@@ -34,8 +34,8 @@ def test_duplicate_names_both_plugins(pm):
     with pytest.raises(DuplicateComponentError) as info:
         registry_for("register_prompt_templates", pm)
     err = info.value
-    assert (err.first_plugin, err.second_plugin, err.name) == ("finetunekit.examples.prompts", "shadow", "amazon-product")
-    assert "'finetunekit.examples.prompts'" in str(err) and "'shadow'" in str(err)
+    assert (err.first_plugin, err.second_plugin, err.name) == ("finetunekit.builtin.amazon", "shadow", "amazon-product")
+    assert "'finetunekit.builtin.amazon'" in str(err) and "'shadow'" in str(err)
 
 
 def test_duplicate_between_two_third_party_plugins(pm):
@@ -68,7 +68,7 @@ def test_registry_reports_which_plugin_registered_what(pm):
     pm.register(SetPlugin(PromptTemplateSet(name="faq", templates=["{q}"])), name="faq-plugin")
     registry = registry_for("register_prompt_templates", pm)
     assert registry.plugin_of("faq") == "faq-plugin"
-    assert registry.plugin_of("amazon-product") == "finetunekit.examples.prompts"
+    assert registry.plugin_of("amazon-product") == "finetunekit.builtin.amazon"
     assert "faq" in registry and len(registry) == 3
     assert [name for name, _ in registry] == registry.names()
 

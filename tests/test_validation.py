@@ -68,16 +68,27 @@ def test_tool_calls_need_no_content_and_content_parts_are_accepted():
 
 def test_warnings_do_not_make_a_report_fail():
     examples = [chat() for _ in range(10)] + [{"messages": [{"role": "assistant", "content": " "}]}]
-    report = validate_examples(examples, encoding="estimate")
+    report = validate_examples(examples, encoding="estimate", suggested_min_examples=50)
     codes = {w.code for w in report.warnings}
     assert {"few_examples", "duplicate_example", "missing_user_message", "empty_content"} <= codes
     assert report.ok
 
 
-def test_fewer_than_ten_examples_is_an_error():
-    report = validate_examples([chat() for _ in range(9)], encoding="estimate")
+def test_fewer_than_the_minimum_is_an_error_and_the_minimum_is_the_callers():
+    report = validate_examples([chat() for _ in range(9)], encoding="estimate", min_examples=10)
     assert [e.code for e in report.errors] == ["too_few_examples"]
     assert "at least 10" in report.errors[0].message
+    assert validate_examples([chat() for _ in range(9)], encoding="estimate").ok  # generic rule: at least 1
+    assert [e.code for e in validate_examples([], encoding="estimate").errors] == ["too_few_examples"]
+
+
+def test_the_openai_trainer_owns_the_ten_example_minimum_and_the_local_one_does_not(pm):
+    from finetunekit.examples.example_set import ExampleSet
+    from finetunekit.registry import get_trainer
+
+    few = ExampleSet([chat() for _ in range(8)])
+    assert [e.code for e in get_trainer("openai", plugins=pm).check(few).errors] == ["too_few_examples"]
+    assert get_trainer("local", plugins=pm).check(few).ok
 
 
 def test_issues_carry_file_lines(tmp_path):

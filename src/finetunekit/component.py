@@ -89,7 +89,7 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     for error in exc.errors():
         loc = [str(part) for part in (prefix, *error["loc"]) if part != ""]
         path = ".".join(loc) or "<root>"
-        hide = error["type"] == "extra_forbidden" or any(is_secret_key(part) for part in loc)
+        hide = error["type"] in ("extra_forbidden", "missing") or any(is_secret_key(part) for part in loc)
         shown = "" if hide else f" (got {error.get('input')!r})"
         lines.append(f"{path}: {error['msg']}{shown}")
     return "; ".join(lines)

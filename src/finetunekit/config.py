@@ -13,14 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from finetunekit.component import format_validation_error, validate_options, validate_partial_options
 from finetunekit.errors import ConfigError
+from finetunekit.evaluation.metrics import DEFAULT_METRICS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-#: The built-in metrics every evaluation uses unless the config lists others.
-DEFAULT_METRICS = ("format", "rouge_l", "token_f1", "exact_match", "refusal", "answer_length")
 
 
 class _Section(BaseModel):
@@ -38,7 +37,7 @@ class CleanConfig(_Section):
     drop_duplicate_titles: bool = Field(default=True, description="Keep only the first row of each title.")
     rules: list[str] = Field(
         default_factory=list,
-        description="Registered cleaning rules (junk contents, boilerplate to cut), e.g. [\"amazon-titles\"].",
+        description="Registered cleaning rules (junk contents, boilerplate to cut), by name.",
     )
 
 

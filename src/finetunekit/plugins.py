@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import pkgutil
 from importlib import metadata
+from pathlib import Path
 
 import pluggy
 
@@ -23,7 +25,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "finetunekit.backends.local.trainer",
     "finetunekit.backends.openai.trainer",
     "finetunekit.evaluation.metrics",
-    "finetunekit.builtin.amazon",
+    # every module of finetunekit.builtin: the built-in configurations, ordinary plugins
+    *(f"finetunekit.builtin.{m.name}" for m in pkgutil.iter_modules([str(Path(__file__).parent / "builtin")]) if not m.ispkg),
 )
 
 

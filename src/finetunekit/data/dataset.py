@@ -156,7 +156,7 @@ class Dataset:
         seen before (ignoring case; the first is kept). Idempotent.
 
         ``rules``: :class:`~finetunekit.data.cleaning.CleaningRules` or the names of registered
-        ones (``register_cleaning_rules``), e.g. ``"amazon-titles"``.
+        ones (``register_cleaning_rules``), by name.
         """
         options = CleanOptions.build(
             min_content_length=min_content_length,

@@ -15,7 +15,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class JsonLinesLoader(DatasetLoader):
-    """One JSON object per line, as the AmazonTitles corpus ships (``trn.json.gz``).
+    """One JSON object per line (plain or gzip-compressed, e.g. ``trn.json.gz``).
 
     Uses ``orjson`` and ISA-L's gzip when installed (extra ``fast``). Blank lines are counted
     in the report, not treated as rows. Broken lines, non-object lines and undecodable bytes

@@ -18,9 +18,9 @@ class Metric(Component, abc.ABC):
     Subclasses set ``name`` (and ``Options`` if they take any) and implement :meth:`score`.
     ``reference`` says which part of an eval item ``score`` receives as its reference:
 
-    - ``"content"``: the knowledge itself (for the Amazon task, the product description);
+    - ``"content"``: the knowledge itself (e.g. a product description);
     - ``"target"``: the whole formatted answer the model was trained to give;
-    - ``"prefix"``: the fixed opening of that answer (``"This is what I know about X from Amazon:"``);
+    - ``"prefix"``: the fixed opening of that answer (e.g. ``"This is what I know about X:"``);
     - ``"none"``: nothing (``score`` gets ``""``), for metrics of the answer alone.
 
     ``higher_is_better`` is shown in reports (``False`` for e.g. a refusal rate).

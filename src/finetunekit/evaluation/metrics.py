@@ -23,7 +23,7 @@ from finetunekit.hookspecs import hookimpl
 class ContentMetric(Metric):
     """A metric against the reference content; by default the answer's expected prefix is dropped first.
 
-    The prefix ("This is what I know about X from Amazon:") is what ``format`` measures, so
+    The prefix (e.g. "This is what I know about X:") is what ``format`` measures, so
     content metrics compare only what follows it, when the answer has it.
     """
 

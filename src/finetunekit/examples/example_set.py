@@ -155,8 +155,12 @@ class ExampleSet:
         max_tokens_per_example: int | None = None,
         *,
         encoding: str | Encoder | None = None,
+        min_examples: int = 1,
+        suggested_min_examples: int | None = None,
     ) -> ValidationReport:
-        """Check the examples for fine-tuning ``model`` (see :mod:`finetunekit.examples.validation`).
+        """Check the examples' structure and count their tokens for ``model``
+        (see :mod:`finetunekit.examples.validation`). Fewer than ``min_examples`` is an
+        error; a trainer adds its own rules in ``Trainer.check`` (the OpenAI one: 10).
 
         Problems are reported, not raised. ``encoding`` forces a token counter:
         ``"estimate"``, a tiktoken encoding name, or an encoder object.
@@ -167,6 +171,8 @@ class ExampleSet:
             model=model,
             max_tokens_per_example=max_tokens_per_example,
             encoding=encoding,
+            min_examples=min_examples,
+            suggested_min_examples=suggested_min_examples,
         )
         if self.skipped:
             report.warnings.append(_skipped_issue(self.skipped))

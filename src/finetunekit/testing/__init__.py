@@ -4,6 +4,8 @@
   completions) served over HTTP on 127.0.0.1, with fault scripting and a request log.
 - :class:`JobPlan`: how a fake fine-tuning job moves through its statuses.
 - :func:`fresh_plugin_manager`: a plugin manager with the built-ins only (no installed plugins).
+- :mod:`finetunekit.testing.fake_backend`: a torch-free fake trainer, chat model and model
+  source (all named ``fake``/``fake-source``); ``pm.register(fake_backend)`` adds them.
 - ``finetunekit.testing.pytest_plugin``: the ``fake_openai`` pytest fixture.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from finetunekit.testing import fake_backend
+from finetunekit.testing.fake_backend import FakeChatModel, FakeModelSource, FakeTrainer
 from finetunekit.testing.fake_faults import ROUTES, FaultRule, LoggedRequest
 from finetunekit.testing.fake_jobs import JobPlan
 from finetunekit.testing.fake_openai import DEFAULT_API_KEY, FakeOpenAI
@@ -18,8 +22,8 @@ from finetunekit.testing.fake_openai import DEFAULT_API_KEY, FakeOpenAI
 if TYPE_CHECKING:
     import pluggy
 
-__all__ = ["DEFAULT_API_KEY", "ROUTES", "FakeOpenAI", "FaultRule", "JobPlan", "LoggedRequest",
-           "fresh_plugin_manager"]
+__all__ = ["DEFAULT_API_KEY", "ROUTES", "FakeChatModel", "FakeModelSource", "FakeOpenAI", "FakeTrainer",
+           "FaultRule", "JobPlan", "LoggedRequest", "fake_backend", "fresh_plugin_manager"]
 
 
 def fresh_plugin_manager() -> pluggy.PluginManager:
