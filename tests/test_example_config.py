@@ -25,7 +25,18 @@ def test_the_toml_file_and_the_script_describe_the_same_run():
 
 @pytest.mark.parametrize("backend", ["local", "openai"])
 def test_each_backend_config_names_registered_components_with_valid_options(backend, pm):
-    example_module().build_config(backend).check_components(pm)
+    from finetunekit.registry import get_chat_model, get_trainer
+
+    config = example_module().build_config(backend)
+    config.check_components(pm)  # raises on an unknown name or an invalid option
+    assert config.trainer.name == config.evaluation.base_model.name == backend
+    trainer = get_trainer(config.trainer.name, plugins=pm, **config.trainer.options)
+    base = get_chat_model(backend, plugins=pm, **{**config.evaluation.chat_options, **config.evaluation.base_model.options})
+    assert trainer.options.model == base.options.model  # the base model is the one that is fine-tuned
+    assert config.prompts.train == "amazon-product" and config.prompts.paraphrased == "amazon-product-paraphrased"
+    assert config.dataset.clean.rules == ["amazon-titles"] and config.formatter == "amazon-product"
+    with pytest.raises(ValueError, match="unknown backend"):
+        example_module().build_config("nope")
 
 
 def test_openai_dry_run_prepares_and_estimates_without_a_key(tmp_path, monkeypatch, capsys):

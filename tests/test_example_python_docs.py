@@ -83,7 +83,7 @@ def test_the_example_config_runs_through_the_pipeline_on_a_tiny_model(tmp_path, 
     data["run_dir"] = str(tmp_path / "run")
     data["dataset"]["source"] = str(EXAMPLE / "python_docs.jsonl")  # the file's path is relative to the repo root
     data["dataset"].update(sample_size=14, test_size=3)
-    data["trainer"]["options"].update(model=str(tiny_model), epochs=1, max_length=96, batch_size=4, device="cpu")
+    data["trainer"]["options"].update(model=str(tiny_model), epochs=1, max_length=128, batch_size=4, device="cpu")
     data["evaluation"]["base_model"]["options"]["model"] = str(tiny_model)
     data["evaluation"]["chat_options"].update(max_new_tokens=6, device="cpu")
     data["evaluation"]["limit"] = 3

@@ -46,7 +46,20 @@ def test_conversations_with_a_system_message_and_history_are_answered(pm, tiny_m
         {"role": "user", "content": "Tell me about the Blue Kettle from Amazon."},
     ]
     answers = model.answer([conversation, "Hi"])
-    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    # The whole conversation reaches the model: the answer is the greedy continuation of the
+    # chat template rendered over every message, computed here by hand with transformers.
+    import torch
+
+    tokenizer, network = model.loaded.tokenizer, model.loaded.model
+    ids = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        out = network.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                               eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    by_hand = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    assert answers[0] == by_hand
+    assert answers[1] == model.answer(["Hi"])[0]
+    # and the history changes the answer: the last question alone is answered differently
+    assert model.answer([conversation[-1:]])[0] != answers[0]
 
 
 def test_max_new_tokens_bounds_the_answer(pm, tiny_model):

@@ -56,8 +56,31 @@ def test_no_state_leaks_between_managers():
 
 
 def test_hookimpl_and_hookspec_are_public():
-    assert finetunekit.hookimpl.project_name == finetunekit.hookspec.project_name == "finetunekit"
-    assert "create_plugin_manager" in finetunekit.__all__
+    from finetunekit import hookspecs
+
+    assert {"hookimpl", "hookspec", "create_plugin_manager"} <= set(finetunekit.__all__)
+    for name in finetunekit.__all__:  # every public name resolves
+        assert getattr(finetunekit, name) is not None, name
+    # finetunekit.hookspec is the marker of every hook, finetunekit.hookimpl the one plugins use
+    for name in hookspecs.HOOK_NAMES:
+        assert hasattr(getattr(hookspecs, name), "finetunekit_spec"), name
+    pm = finetunekit.create_plugin_manager(load_entrypoints=False)
+
+    class Plugin:
+        @finetunekit.hookimpl
+        def register_prompt_templates(self, register):
+            register(finetunekit.PromptTemplateSet(name="public-marker", templates=["What is {title}?"]))
+
+    pm.register(Plugin(), name="public-marker-plugin")
+    assert finetunekit.PromptGenerator("public-marker", plugins=pm).generate([{"title": "X"}]) == ["What is X?"]
+
+    class Unmarked:  # a function without finetunekit.hookimpl is not a hook implementation
+        def register_prompt_templates(self, register):
+            register(finetunekit.PromptTemplateSet(name="unmarked", templates=["Q {title}"]))
+
+    pm.register(Unmarked(), name="unmarked-plugin")
+    with pytest.raises(finetunekit.UnknownComponentError):
+        finetunekit.PromptGenerator("unmarked", plugins=pm)
 
 
 HEAVY = ("torch", "transformers", "peft", "openai", "tiktoken", "matplotlib", "accelerate")
