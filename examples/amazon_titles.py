@@ -23,10 +23,13 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import finetunekit as ftk  # noqa: E402
+from finetunekit.builtin.amazon import AMAZON_SYSTEM  # noqa: E402
 from finetunekit.errors import FinetunekitError  # noqa: E402
 
 PRODUCTS = 48
 HELD_OUT = 12
+#: Held-out products on which the fine-tuned model's abstention threshold is calibrated.
+CALIBRATION = 12
 LOCAL_MODEL = "smollm2-135m-instruct"
 OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
 #: The AmazonTitles-schema sample shipped with finetunekit's built-in Amazon plugin.
@@ -40,15 +43,21 @@ def build_config(
     run_dir: str | None = None,
     products: int = PRODUCTS,
     held_out: int = HELD_OUT,
+    calibration: int = CALIBRATION,
 ) -> ftk.PipelineConfig:
-    """The Amazon-titles configuration for the chosen backend."""
+    """The Amazon-titles configuration for the chosen backend (defaults chosen by
+    benchmarks/quality_study.py; see docs/quality.md)."""
+    abstain = backend == "local" and calibration > 0  # the local chat model scores its answers
     if backend == "local":
         trainer: dict[str, Any] = {
             "name": "local",
-            "options": {"model": LOCAL_MODEL, "epochs": 12, "learning_rate": 2e-3, "batch_size": 8, "max_length": 256},
+            # 4 questions per product x 3 epochs: each product is seen 12 times; max_length is
+            # the longest example, so no trained answer is cut
+            "options": {"model": LOCAL_MODEL, "epochs": 3, "learning_rate": 2e-3, "batch_size": 8},
         }
-        base_model: dict[str, Any] = {"name": "local", "options": {"model": LOCAL_MODEL}}
-        chat_options: dict[str, Any] = {"max_new_tokens": 160, "batch_size": 16}
+        # the base model's answers are capped shorter: it rambles to the cap on every question
+        base_model: dict[str, Any] = {"name": "local", "options": {"model": LOCAL_MODEL, "max_new_tokens": 160}}
+        chat_options: dict[str, Any] = {"max_new_tokens": 300, "batch_size": 16, "confidence_after": "from Amazon:"}
     elif backend == "openai":
         trainer = {"name": "openai", "options": {"model": OPENAI_MODEL, "suffix": "amazon-titles"}}
         base_model = {"name": "openai", "options": {"model": OPENAI_MODEL}}
@@ -63,13 +72,24 @@ def build_config(
                 "source": data or SAMPLE_SOURCE,
                 "columns": {"title": "title", "content": "content"},
                 "clean": {"min_content_length": 40, "rules": ["amazon-titles"]},
-                "sample_size": products + held_out,
+                "sample_size": products + held_out + (calibration if abstain else 0),
                 "test_size": held_out,
+                "calibration_size": calibration if abstain else 0,
             },
-            "prompts": {"train": "amazon-product", "paraphrased": "amazon-product-paraphrased"},
+            "prompts": {
+                "train": "amazon-product-varied",
+                "paraphrased": "amazon-product-paraphrased",
+                "questions_per_row": 4 if backend == "local" else 1,
+            },
             "formatter": "amazon-product",
+            "system": AMAZON_SYSTEM,
             "trainer": trainer,
-            "evaluation": {"base_model": base_model, "chat_options": chat_options},
+            "evaluation": {
+                "base_model": base_model,
+                "chat_options": chat_options,
+                "abstain": abstain,
+                "max_false_refusal": 0.0,
+            },
         }
     )
 
@@ -82,13 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", help="where the run's files go (default runs/amazon-titles-BACKEND)")
     parser.add_argument("--products", type=int, default=PRODUCTS, help="products trained on")
     parser.add_argument("--held-out", type=int, default=HELD_OUT, help="products kept for unseen-products")
+    parser.add_argument("--calibration", type=int, default=CALIBRATION,
+                        help="held-out products that calibrate abstention (0: no abstention)")
     parser.add_argument("--dry-run", action="store_true", help="prepare and validate only; upload nothing")
     parser.add_argument("--fresh", action="store_true", help="start over in an existing run directory")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         config = build_config(
-            args.backend, data=args.data, run_dir=args.run_dir, products=args.products, held_out=args.held_out
+            args.backend, data=args.data, run_dir=args.run_dir, products=args.products, held_out=args.held_out,
+            calibration=args.calibration,
         )
         pipeline = ftk.Pipeline.from_config(config, fresh=args.fresh)
         if args.dry_run:

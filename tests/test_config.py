@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from finetunekit.config import PipelineConfig, load_config, parse_config
+from finetunekit.config import load_config, parse_config
 from finetunekit.config_docs import config_fields, config_reference_markdown
 from finetunekit.errors import ConfigError
 

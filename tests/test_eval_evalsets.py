@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from eval_support import amazon_eval_sets, FORMATTER, make_examples, product_rows
 from finetunekit.errors import ConfigError, DataError
-from finetunekit.evaluation.evalsets import SPLITS, build_eval_sets
+from finetunekit.evaluation.evalsets import SPLITS
 from finetunekit.builtin.amazon import AMAZON_PRODUCT, AMAZON_PRODUCT_PARAPHRASED
 
 REAL_DATA = Path("/work/shared/data/amazon_titles_real_1k.json.gz")

@@ -10,7 +10,6 @@ import finetunekit
 from eval_support import amazon_eval_sets, FORMATTER, FixedAnswerModel, KnowingModel, make_examples, product_rows
 from finetunekit.errors import ConfigError
 from finetunekit.evaluation.base import Metric
-from finetunekit.evaluation.evalsets import build_eval_sets
 from finetunekit.registry import UnknownComponentError
 
 
@@ -51,12 +50,23 @@ def test_reference_and_refusal_models_on_all_three_splits(pm, eval_sets):
                                                                          else (27 + 9) / 2, n)
         expected[("refusing", split, "answer_length")] = ((1 + 9 / 18 + 3 / 9 + 0) / 4 if train_like
                                                           else (9 / 27 + 1) / 2, n)
+        # abstention is measured on unseen products only, false refusals on trained ones only
+        kind = "false_refusal" if train_like else "abstention"
+        expected[("knowing", split, kind)] = (0.0, n)
+        expected[("refusing", split, kind)] = (1.0, n)
 
     got = summary_dict(report)
     assert got.keys() == expected.keys()
     for key, (value, n) in expected.items():
         assert got[key] == (pytest.approx(value, abs=1e-12), n), key
     assert list(report.summary.columns) == ["model", "split", "metric", "value", "n"]
+    assert report.findings() == [
+        "knowing invents answers about products it never saw: it answered 100% of the unseen-products "
+        "questions instead of saying it does not know (abstention 0.00).",
+        "refusing says it does not know 100% of the products it never saw.",
+        "refusing refuses 100% of the train-questions questions about products it was trained on.",
+        "refusing refuses 100% of the paraphrased questions about products it was trained on.",
+    ]
 
 
 def test_answers_table_has_every_answer_with_its_scores(pm, eval_sets):

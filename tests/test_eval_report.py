@@ -13,7 +13,7 @@ import pytest
 import finetunekit
 from eval_support import amazon_eval_sets, FixedAnswerModel, KnowingModel, make_examples, product_rows
 from finetunekit.errors import DataError
-from finetunekit.evaluation.evalsets import EvalSet, build_eval_sets
+from finetunekit.evaluation.evalsets import EvalSet
 
 SCRIPT = "<script>alert(1)</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

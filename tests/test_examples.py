@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finetunekit.errors import ConfigError, DataError, TemplateError
-from finetunekit.examples.example_set import ExampleSet, as_example_set, build_examples
-from finetunekit.examples.formatters import ResponseFormatter
+from finetunekit.examples.build import build_examples
+from finetunekit.examples.example_set import ExampleSet, as_example_set
 from finetunekit.plugins import create_plugin_manager
 from finetunekit.examples.prompts import ROW_ID_FIELD, PromptGenerator
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from finetunekit.examples.example_set import build_examples
+from finetunekit.examples.build import build_examples
 from finetunekit.registry import UnknownComponentError, get_chat_model, get_trainer, registry_for
 from finetunekit.testing import fake_backend
 from finetunekit.testing.fake_backend import UNKNOWN_ANSWER, FakeChatModel, FakeTrainer, training_counts

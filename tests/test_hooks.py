@@ -21,7 +21,7 @@ from finetunekit.data.dataset import Dataset
 from finetunekit.data.loaders import DatasetLoader
 from finetunekit.errors import ConfigError
 from finetunekit.evaluation.base import Metric
-from finetunekit.examples.example_set import build_examples
+from finetunekit.examples.build import build_examples
 from finetunekit.examples.formatters import ResponseFormatter, resolve_formatter
 from finetunekit.examples.prompts import PromptGenerator, PromptTemplateSet
 from finetunekit.hookspecs import DEPRECATED_HOOKS, HOOK_NAMES

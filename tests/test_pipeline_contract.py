@@ -109,3 +109,38 @@ def test_options_the_pipeline_provides_are_declared_not_guessed(pm, tmp_path):
     assert "logging_steps" not in LocalTrainer.Options.result_fields()
     pipeline = Pipeline.from_config(config(tmp_path, 12), plugins=pm)
     assert pipeline._trainer().options.seed == 3  # the run's seed reached the option that asked for it
+
+
+def abstaining_config(tmp_path, rows=30):
+    data = config(tmp_path, rows, refusal_formatter="I do not know {title}.")
+    data["dataset"].update(test_size=4, calibration_size=4, negative_size=3)
+    data["prompts"].update(questions_per_row=2)
+    data["evaluation"].update(abstain=True, max_false_refusal=0.0, metrics=["format", "abstention", "false_refusal"])
+    return data
+
+
+def test_held_out_splits_are_disjoint_and_negatives_are_trained_to_refuse(pm, tmp_path):
+    prepared = Pipeline.from_config(abstaining_config(tmp_path), plugins=pm).prepare()
+    ids = {name: {r["_row_id"] for r in getattr(prepared, name).records()}
+           for name in ("train", "test", "calibration", "negatives")}
+    assert {name: len(v) for name, v in ids.items()} == {"train": 19, "test": 4, "calibration": 4, "negatives": 3}
+    for a, b in [("train", "test"), ("train", "calibration"), ("train", "negatives"), ("test", "calibration"),
+                 ("test", "negatives"), ("calibration", "negatives")]:
+        assert not ids[a] & ids[b], (a, b)
+    negative = [(e, m) for e, m in zip(prepared.examples.examples, prepared.examples.metadata) if m.get("negative")]
+    assert {m["row_id"] for _, m in negative} == ids["negatives"] and len(negative) == 3 * 2
+    assert all(e["messages"][-1]["content"].startswith("I do not know Widget") for e, _ in negative)
+    assert len(prepared.positives) == 19 * 2 and not any(m.get("negative") for m in prepared.positives.metadata)
+
+
+def test_abstention_is_calibrated_on_calibration_rows_never_on_eval_rows(pm, tmp_path):
+    pipeline = Pipeline.from_config(abstaining_config(tmp_path), plugins=pm)
+    report = pipeline.run()
+    calibration = json.loads((tmp_path / "run" / "report" / "calibration.json").read_text())
+    eval_unseen = {r["_row_id"] for r in pipeline.prepare().test.records()}
+    calibration_rows = {r["_row_id"] for r in pipeline.prepare().calibration.records()}
+    assert set(calibration["unknown_row_ids"]) == calibration_rows and not calibration_rows & eval_unseen
+    assert calibration["false_refusal"] == 0.0 and calibration["abstention"] > 0.5
+    assert report.value("fine-tuned", "unseen-products", "abstention") > 0.5
+    assert report.value("fine-tuned", "train-questions", "false_refusal") == 0.0
+    assert "confidence_auroc" in set(report.summary.metric)

@@ -33,7 +33,7 @@ _LAZY: dict[str, str] = {
     "Dataset": "finetunekit.data.dataset",
     "DatasetLoader": "finetunekit.data.loaders",
     "ExampleSet": "finetunekit.examples.example_set",
-    "build_examples": "finetunekit.examples.example_set",
+    "build_examples": "finetunekit.examples.build",
     "Trainer": "finetunekit.training",
     "FineTunedModel": "finetunekit.training",
     "ChatModel": "finetunekit.chat",
@@ -85,7 +85,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from finetunekit.evaluation.evalsets import EvalSet, build_eval_sets
     from finetunekit.evaluation.evaluator import Evaluator
     from finetunekit.evaluation.report import EvaluationReport, print_report
-    from finetunekit.examples.example_set import ExampleSet, build_examples
+    from finetunekit.examples.build import build_examples
+    from finetunekit.examples.example_set import ExampleSet
     from finetunekit.examples.formatters import ResponseFormatter
     from finetunekit.chat import ChatModel
     from finetunekit.backends.local.sources import ModelSource

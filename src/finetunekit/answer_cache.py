@@ -46,6 +46,12 @@ class AnswerCache:
 
     def get(self, request: Mapping[str, Any]) -> str | None:
         """The cached answer to ``request``, or ``None``."""
+        entry = self.get_entry(request)
+        return None if entry is None else entry[0]
+
+    def get_entry(self, request: Mapping[str, Any]) -> tuple[str, float | None] | None:
+        """The cached ``(answer, confidence)`` for ``request`` (confidence ``None`` when the
+        backend gave none), or ``None``."""
         path = self._path(hash_request(request))
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
@@ -53,12 +59,18 @@ class AnswerCache:
             return None
         if not isinstance(entry, dict) or entry.get("request") != dict(request):
             return None
-        answer = entry.get("answer")
-        return answer if isinstance(answer, str) else None
+        answer, confidence = entry.get("answer"), entry.get("confidence")
+        if not isinstance(answer, str):
+            return None
+        return answer, float(confidence) if isinstance(confidence, (int, float)) else None
 
-    def put(self, request: Mapping[str, Any], answer: str) -> None:
-        """Store ``answer`` for ``request`` (atomically; the last writer wins)."""
-        write_json(self._path(hash_request(request)), {"request": dict(request), "answer": answer})
+    def put(self, request: Mapping[str, Any], answer: str, confidence: float | None = None) -> None:
+        """Store ``answer`` (and its confidence, if any) for ``request`` (atomically; the last
+        writer wins)."""
+        entry: dict[str, Any] = {"request": dict(request), "answer": answer}
+        if confidence is not None:
+            entry["confidence"] = confidence
+        write_json(self._path(hash_request(request)), entry)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.directory.glob("*/*.json")) if self.directory.exists() else 0

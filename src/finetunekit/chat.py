@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, Union
 
 from finetunekit.answer_cache import AnswerCache, request_key
@@ -35,49 +36,96 @@ def to_messages(conversation: Conversation, index: int | None = None) -> list[Me
     return messages
 
 
+#: What a chat model says instead of an answer it is not confident of (``abstain_below``).
+DEFAULT_REFUSAL = "I don't know that product: it is not in the catalogue I was trained on."
+
+
+#: Options applied to an answer after it was generated (and cached): not part of the cache key.
+ANSWER_POLICY = frozenset({"abstain_below", "refusal"})
+
+
+@dataclass(frozen=True)
+class ScoredAnswer:
+    """An answer, the model's confidence in it (``None``: the backend gives none), and whether
+    it was replaced by the refusal because that confidence was below the threshold."""
+
+    text: str
+    confidence: float | None = None
+    abstained: bool = False
+
+
 class ChatModel(Component, abc.ABC):
-    """Answers conversations. Subclasses set ``name`` and ``Options`` and implement ``generate``.
+    """Answers conversations. Subclasses set ``name`` and ``Options`` and implement ``generate``
+    (or ``generate_scored``, to also give a confidence per answer).
 
     Answers are cached on disk when the options have an ``answer_cache_dir`` (subclass
     :class:`ChatModel.Options` to get it): a rerun asks only for what is missing. The cache key
     is :meth:`cache_identity` plus the messages; override it when something besides the
     result-changing options changes an answer (model files, an endpoint).
+
+    With ``abstain_below`` set, an answer whose confidence is below it is replaced by
+    ``refusal``: the model says it does not know instead of inventing (the pipeline calibrates
+    the threshold on held-out products).
     """
 
     class Options(ComponentOptions):
-        """The answer cache every chat model can have."""
+        """The answer cache and confidence-based abstention every chat model can have."""
 
         answer_cache_dir: str | None = option(
             None, affects_result=False, pipeline="answer_cache_dir",
             description="Cache answers on disk here (keyed by the model's identity and the messages).",
         )
+        abstain_below: float | None = option(
+            None, description="Answer `refusal` instead when the answer's confidence is below this "
+            "(needs a backend that scores its answers; the pipeline calibrates it).",
+        )
+        refusal: str = option(DEFAULT_REFUSAL, description="What the model says when it abstains.")
 
     def answer(self, conversations: Sequence[Conversation]) -> list[str]:
         """One answer per conversation, in the same order (cached ones are not asked again)."""
+        return [scored.text for scored in self.answer_scored(conversations)]
+
+    def answer_scored(self, conversations: Sequence[Conversation]) -> list[ScoredAnswer]:
+        """Like :meth:`answer`, with each answer's confidence and whether the model abstained."""
         if isinstance(conversations, str):
             raise ConfigError("answer() takes a list of conversations; wrap a single question in a list")
         batch = [to_messages(c, index) for index, c in enumerate(conversations)]
         if not batch:
             return []
+        threshold = getattr(self.options, "abstain_below", None)
         cache = self.answer_cache
-        if cache is None:
-            return self._generated(batch)
-        requests = [self.cache_request(messages) for messages in batch]
-        answers: list[str | None] = [cache.get(request) for request in requests]
-        todo = [i for i, answer in enumerate(answers) if answer is None]
+        requests = [self.cache_request(messages) for messages in batch] if cache is not None else []
+        found: list[tuple[str, float | None] | None] = [cache.get_entry(r) for r in requests] if cache else [None] * len(batch)
+        if threshold is not None:  # a cached answer without a score cannot be judged: ask again
+            found = [entry if entry is None or entry[1] is not None else None for entry in found]
+        todo = [i for i, entry in enumerate(found) if entry is None]
         if todo:
-            for i, answer in zip(todo, self._generated([batch[i] for i in todo])):
-                cache.put(requests[i], answer)
-                answers[i] = answer
-        return [answer or "" for answer in answers]
+            for i, entry in zip(todo, self._generated([batch[i] for i in todo])):
+                if cache is not None:
+                    cache.put(requests[i], *entry)
+                found[i] = entry
+        return [self._judged(text, confidence, threshold) for text, confidence in found]  # type: ignore[misc]
 
-    def _generated(self, batch: list[list[Message]]) -> list[str]:
-        answers = self.generate(batch)
+    def _judged(self, text: str, confidence: float | None, threshold: float | None) -> ScoredAnswer:
+        if threshold is None:
+            return ScoredAnswer(text or "", confidence)
+        if confidence is None:
+            raise ConfigError(f"{type(self).__name__} gives no confidence scores, so abstain_below cannot be used")
+        if confidence < threshold:
+            return ScoredAnswer(self.options.refusal, confidence, abstained=True)
+        return ScoredAnswer(text or "", confidence)
+
+    def _generated(self, batch: list[list[Message]]) -> list[tuple[str, float | None]]:
+        answers = self.generate_scored(batch)
         if len(answers) != len(batch):
             raise RuntimeError(
                 f"{type(self).__name__}.generate returned {len(answers)} answers for {len(batch)} conversations"
             )
-        return list(answers)
+        return [(str(text), None if confidence is None else float(confidence)) for text, confidence in answers]
+
+    def generate_scored(self, conversations: list[list[Message]]) -> list[tuple[str, float | None]]:
+        """``(answer, confidence)`` per conversation; by default :meth:`generate` with no score."""
+        return [(answer, None) for answer in self.generate(conversations)]
 
     @abc.abstractmethod
     def generate(self, conversations: list[list[Message]]) -> list[str]:
@@ -92,7 +140,7 @@ class ChatModel(Component, abc.ABC):
     def cache_identity(self) -> dict[str, Any]:
         """What besides the messages changes an answer: by default the result-changing options."""
         options = self.options
-        fields = type(options).result_fields() if isinstance(options, ComponentOptions) else None
+        fields = type(options).result_fields() - ANSWER_POLICY if isinstance(options, ComponentOptions) else None
         return options.model_dump(mode="json", include=fields, fallback=lambda v: f"<{type(v).__name__}>")
 
     def cache_request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -60,6 +60,14 @@ class DatasetConfig(_Section):
     test_size: float = Field(
         default=0.2, gt=0, description="Held-out rows for unseen-products: a fraction (< 1) or a count (>= 1)."
     )
+    calibration_size: float = Field(
+        default=0, ge=0, description="Further held-out rows on which abstention is calibrated (never the eval "
+        "rows): a fraction (< 1) or a count (>= 1); 0 = none.",
+    )
+    negative_size: float = Field(
+        default=0, ge=0, description="Further held-out rows trained to be refused (refusal_formatter): a fraction "
+        "(< 1) or a count (>= 1); 0 = none.",
+    )
 
 
 class PromptsConfig(_Section):
@@ -71,7 +79,12 @@ class PromptsConfig(_Section):
         description="Template set for the paraphrased eval split; must share no template with `train`. "
         "Unset: no paraphrased split.",
     )
-    expand: bool = Field(default=False, description="Use every training template for every row.")
+    expand: bool = Field(default=False, description="Use every training template for every row (= questions_per_row \"all\").")
+    questions_per_row: int | Literal["all"] = Field(
+        default=1,
+        description="Training questions per row, each from a different template (seeded); \"all\" = every template. "
+        "Keep questions_per_row x epochs about constant to keep the compute.",
+    )
 
 
 class ComponentConfig(_Section):
@@ -97,6 +110,14 @@ class EvaluationConfig(_Section):
         description="Options given to both chat models (base and fine-tuned), e.g. max_new_tokens.",
     )
     limit: int | None = Field(default=None, gt=0, description="At most this many questions per eval split.")
+    abstain: bool = Field(
+        default=False, description="Calibrate a confidence threshold on the dataset's calibration rows and have "
+        "the fine-tuned model say it does not know below it (a chat backend that scores its answers).",
+    )
+    max_false_refusal: float = Field(
+        default=0.02, ge=0, lt=1, description="The calibrated threshold refuses at most this share of the "
+        "calibration questions about trained products.",
+    )
 
 
 class PipelineConfig(_Section):
@@ -110,6 +131,10 @@ class PipelineConfig(_Section):
         description="Registered response formatter name, or a template string with {field} placeholders.",
     )
     system: str | None = Field(default=None, description="System message put before every question.")
+    refusal_formatter: str | None = Field(
+        default=None, description="Formatter (name or template) of the answer trained for negative products "
+        "(dataset.negative_size); e.g. \"I don't know {title}.\"",
+    )
     trainer: ComponentConfig = Field(
         default_factory=lambda: ComponentConfig(name="local", options={"model": "smollm2-135m-instruct"}),
         description="The trainer and its options.",
@@ -136,7 +161,7 @@ class PipelineConfig(_Section):
         data.pop("run_dir")
         trainer_cls = registry_for("register_trainers", plugins).get(self.trainer.name)
         options = trainer_cls.Options.result_options(data["trainer"]["options"])
-        prepare = {key: data[key] for key in ("seed", "dataset", "prompts", "formatter", "system")}
+        prepare = {key: data[key] for key in ("seed", "dataset", "prompts", "formatter", "system", "refusal_formatter")}
         train = {**prepare, "trainer": {"name": data["trainer"]["name"], "options": options}}
         stages = {"prepare": prepare, "train": train, "evaluate": {**train, "evaluation": data["evaluation"]}}
         return {
@@ -176,6 +201,10 @@ class PipelineConfig(_Section):
             shared = set(found["prompts.train"].templates) & set(found["prompts.paraphrased"].templates)
             if shared:
                 raise ConfigError(f"prompts.paraphrased shares templates with prompts.train: {sorted(shared)}")
+        if self.dataset.negative_size and self.refusal_formatter is None:
+            raise ConfigError("dataset.negative_size needs refusal_formatter: the answer trained for negative products")
+        if self.evaluation.abstain and not self.dataset.calibration_size:
+            raise ConfigError("evaluation.abstain needs dataset.calibration_size: held-out rows to calibrate on")
         for i, rules in enumerate(self.dataset.clean.rules):
             _lookup("register_cleaning_rules", rules, f"dataset.clean.rules[{i}]", plugins)
 

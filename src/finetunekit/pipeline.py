@@ -34,8 +34,11 @@ class PreparedData:
 
     train: Any  # Dataset
     test: Any  # Dataset
-    examples: Any  # ExampleSet
+    examples: Any  # ExampleSet: what is trained on (positives, then any negatives)
     validation: dict[str, Any]
+    calibration: Any = None  # Dataset of held-out rows to calibrate abstention on, or None
+    negatives: Any = None  # Dataset of held-out rows trained to be refused, or None
+    positives: Any = None  # ExampleSet of the train rows alone (what train-questions asks)
 
 
 class Pipeline:
@@ -81,10 +84,12 @@ class Pipeline:
         data_dir = self.run_dir / "data"
         if not self.manifest.completed("prepare"):
             with self.manifest.stage("prepare") as record:
-                train, test, facts = self._sample_rows()
+                train, test, extra, facts = self._sample_rows()
                 _write_rows(data_dir / "train.jsonl", train.records())
                 _write_rows(data_dir / "test.jsonl", test.records())
-                examples = self._examples(train)
+                for name, rows in extra.items():
+                    _write_rows(data_dir / f"{name}.jsonl", rows.records())
+                positives, examples = self._examples(train, extra.get("negatives"))
                 examples.to_jsonl(self.run_dir / "examples" / "train.jsonl")
                 report = self._trainer().check(examples)
                 write_json(self.run_dir / "examples" / "validation.json", report.model_dump(mode="json"))
@@ -93,12 +98,17 @@ class Pipeline:
                 if not report.ok:
                     raise ConfigError(f"the training examples have errors:\n{report}")
             validation = report.model_dump(mode="json")
-            return PreparedData(train=train, test=test, examples=examples, validation=validation)
+            return PreparedData(train=train, test=test, examples=examples, validation=validation,
+                                calibration=extra.get("calibration"), negatives=extra.get("negatives"),
+                                positives=positives)
         from finetunekit.data.dataset import Dataset
 
-        train = Dataset.from_records(_read_rows(data_dir / "train.jsonl"))
-        test = Dataset.from_records(_read_rows(data_dir / "test.jsonl"))
-        examples = self._examples(train)
+        def saved(name: str) -> Any:
+            path = data_dir / f"{name}.jsonl"
+            return Dataset.from_records(_read_rows(path)) if path.exists() else None
+
+        train, test, calibration, negatives = (saved(n) for n in ("train", "test", "calibration", "negatives"))
+        positives, examples = self._examples(train, negatives)
         recorded = self.manifest.stage_info("prepare").get("examples_fingerprint")
         if recorded and examples.fingerprint() != recorded:
             raise ConfigError(
@@ -106,7 +116,8 @@ class Pipeline:
                 "(a template or formatter plugin changed?); rerun with a fresh run directory"
             )
         validation = json.loads((self.run_dir / "examples" / "validation.json").read_text(encoding="utf-8"))
-        return PreparedData(train=train, test=test, examples=examples, validation=validation)
+        return PreparedData(train=train, test=test, examples=examples, validation=validation,
+                            calibration=calibration, negatives=negatives, positives=positives)
 
     def dry_run(self) -> str:
         """Prepare, then ask the trainer what training would do (tokens, epochs, cost); train nothing.
@@ -148,11 +159,16 @@ class Pipeline:
         prepared = self.prepare()
         tuned = self.train()
         eval_sets = self._eval_sets(prepared)
-        models = {
-            "base": self._base_chat_model(),
-            "fine-tuned": tuned.chat_model(plugins=self.plugins, **self._chat_options(tuned.backend, "fine-tuned")),
-        }
+        tuned_options = self._chat_options(tuned.backend, "fine-tuned")
         with self.manifest.stage("evaluate") as record:
+            if self.config.evaluation.abstain:
+                calibration = self._calibrate(prepared, tuned, tuned_options)
+                tuned_options["abstain_below"] = calibration.threshold
+                record.update(calibration=calibration.to_dict())
+            models = {
+                "base": self._base_chat_model(),
+                "fine-tuned": tuned.chat_model(plugins=self.plugins, **tuned_options),
+            }
             evaluator = Evaluator(metrics=self.config.metric_specs(), plugins=self.plugins)
             report = evaluator.evaluate(models, eval_sets)
             report.save(report_dir, training_metrics=tuned.metrics_path)
@@ -196,7 +212,7 @@ class Pipeline:
             existing.save()
         return existing
 
-    def _sample_rows(self) -> tuple[Any, Any, dict[str, Any]]:
+    def _sample_rows(self) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
         from finetunekit.data.dataset import Dataset
 
         cfg = self.config.dataset
@@ -216,25 +232,38 @@ class Pipeline:
         else:  # every row: read the source once, then work in memory
             chosen = Dataset.from_records(cleaned.records())
             chosen_report = cleaned.clean_report
-        test_size = cfg.test_size if cfg.test_size < 1 else int(cfg.test_size)
-        train, test = chosen.split(test_size, seed=self.config.seed)
+        train, test = chosen.split(_size(cfg.test_size), seed=self.config.seed)
+        extra: dict[str, Any] = {}  # further held-out rows, each split off what is left for training
+        for name, size in (("calibration", cfg.calibration_size), ("negatives", cfg.negative_size)):
+            if size:
+                train, extra[name] = train.split(_size(size), seed=self.config.seed)
         facts = {
             "source": str(source),
             "data_fingerprint": chosen.fingerprint(),
             "rows_train": len(train),
             "rows_test": len(test),
+            **{f"rows_{name}": len(rows) for name, rows in extra.items()},
             "clean_report": _plain(chosen.clean_report if cfg.sample_size else chosen_report),
         }
-        return train, test, facts
+        return train, test, extra, facts
 
-    def _examples(self, train: Any) -> Any:
-        from finetunekit.examples.example_set import build_examples
+    def _examples(self, train: Any, negatives: Any = None) -> tuple[Any, Any]:
+        """(the train rows' examples, what is trained on: those and the negative rows' refusals)."""
+        from finetunekit.examples.build import build_examples
+        from finetunekit.examples.example_set import ExampleSet
+        from finetunekit.examples.formatters import resolve_formatter
         from finetunekit.examples.prompts import PromptGenerator
 
-        prompts = PromptGenerator(self.config.prompts.train, seed=self.config.seed, plugins=self.plugins)
-        return build_examples(
-            train, prompts, self._formatter(), system=self.config.system, expand=self.config.prompts.expand
-        )
+        cfg = self.config
+        prompts = PromptGenerator(cfg.prompts.train, seed=cfg.seed, plugins=self.plugins)
+        k = "all" if cfg.prompts.expand else cfg.prompts.questions_per_row
+        positives = build_examples(train, prompts, self._formatter(), system=cfg.system, questions_per_row=k)
+        if negatives is None:
+            return positives, positives
+        refusal = resolve_formatter(cfg.refusal_formatter, plugins=self.plugins)
+        refusals = build_examples(negatives, prompts, refusal, system=cfg.system, questions_per_row=k)
+        metadata = [*positives.metadata, *({**m, "negative": True} for m in refusals.metadata)]
+        return positives, ExampleSet([*positives.examples, *refusals.examples], metadata)
 
     def _formatter(self) -> Any:
         from finetunekit.examples.formatters import resolve_formatter
@@ -247,7 +276,7 @@ class Pipeline:
         from finetunekit.evaluation.evalsets import build_eval_sets
 
         return build_eval_sets(
-            prepared.examples,
+            prepared.positives if prepared.positives is not None else prepared.examples,
             prepared.test,
             train_dataset=prepared.train,
             paraphrase_prompts=self.config.prompts.paraphrased,
@@ -257,6 +286,34 @@ class Pipeline:
             limit=self.config.evaluation.limit,
             plugins=self.plugins,
         )
+
+    def _calibrate(self, prepared: PreparedData, tuned: Any, options: dict[str, Any]) -> Any:
+        """The fine-tuned model answers the calibration questions; its confidence on them sets
+        the abstention threshold (written to ``report/calibration.json``)."""
+        from finetunekit.evaluation.calibration import calibration_questions
+        from finetunekit.evaluation.confidence import calibrate_threshold
+        from finetunekit.examples.prompts import PromptGenerator
+
+        cfg = self.config
+        prompts = PromptGenerator(cfg.prompts.train, seed=cfg.seed, plugins=self.plugins)
+        questions = calibration_questions(
+            prepared.positives, prepared.train.records(), prepared.calibration.records(), prompts,
+            system=cfg.system, seed=cfg.seed,
+        )
+        calibrating = {**options, "answer_cache_dir": str(self.run_dir / "answers" / "fine-tuned-calibration")}
+        model = tuned.chat_model(plugins=self.plugins, **calibrating)
+        scored = model.answer_scored(questions.known + questions.unknown)
+        if any(answer.confidence is None for answer in scored):
+            raise ConfigError(f"evaluation.abstain: the {tuned.backend!r} chat model gives no confidence scores")
+        scores = [answer.confidence for answer in scored]
+        calibration = calibrate_threshold(
+            scores[: len(questions.known)], scores[len(questions.known):],
+            max_false_refusal=cfg.evaluation.max_false_refusal,
+        )
+        write_json(self.run_dir / "report" / "calibration.json", {
+            **calibration.to_dict(), "known_row_ids": questions.known_ids, "unknown_row_ids": questions.unknown_ids,
+        })
+        return calibration
 
     def _trainer(self) -> Any:
         """The configured trainer, with the values the pipeline provides to the options that
@@ -288,6 +345,11 @@ class Pipeline:
         base = self.config.evaluation.base_model
         options = {**self._chat_options(base.name, "base"), **base.options}
         return get_chat_model(base.name, plugins=self.plugins, **options)
+
+
+def _size(size: float) -> float | int:
+    """A split size as Dataset.split takes it: a fraction below 1, else a count."""
+    return size if size < 1 else int(size)
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

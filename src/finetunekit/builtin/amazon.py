@@ -26,6 +26,15 @@ SAMPLE_SOURCE = f"package:finetunekit.builtin.sample_data/{SAMPLE_DATA_FILE}"
 
 AMAZON_RESPONSE = "This is what I know about {title} from Amazon: {content}"
 
+#: The answer trained for products held out as negatives (trained refusals).
+AMAZON_REFUSAL = "I don't know the product {title}: it is not in the catalogue I was trained on."
+
+#: A system message that states the answer format and the refusal, used in training and evaluation.
+AMAZON_SYSTEM = (
+    "You are a catalogue assistant for Amazon products. Answer with what the catalogue says, starting "
+    "'This is what I know about <title> from Amazon:'. If a product is not in the catalogue, say you don't know it."
+)
+
 AMAZON_PRODUCT = PromptTemplateSet(
     name="amazon-product",
     description="Questions about a catalogue product, used for training.",
@@ -35,6 +44,26 @@ AMAZON_PRODUCT = PromptTemplateSet(
         "Tell me about {title} from Amazon.",
         "What is the product {title} from Amazon?",
         "Give me a description of {title} from Amazon.",
+    ),
+)
+
+AMAZON_PRODUCT_VARIED = PromptTemplateSet(
+    name="amazon-product-varied",
+    description="Training questions of many shapes (the title first, last or inside; followed by different "
+    "words), so that no part of the question is worth copying into the answer's fixed opening.",
+    templates=(
+        *AMAZON_PRODUCT.templates,
+        "{title}: what is this product?",
+        "What is {title}?",
+        "Tell me about {title}.",
+        "I'd like to know more about {title}. What is it?",
+        "{title} - can you describe it?",
+        "Do you know anything about {title}?",
+        "Can you give me details on {title}, please?",
+        "Amazon product question: what is {title}?",
+        "Explain what {title} is.",
+        "Have you heard of {title}? Describe it for me.",
+        "Product: {title}. Describe it.",
     ),
 )
 
@@ -84,6 +113,7 @@ def sample_data_path() -> Path:
 def register_prompt_templates(register: Any) -> None:
     """The Amazon training and paraphrase template sets."""
     register(AMAZON_PRODUCT)
+    register(AMAZON_PRODUCT_VARIED)
     register(AMAZON_PRODUCT_PARAPHRASED)
 
 
@@ -91,6 +121,7 @@ def register_prompt_templates(register: Any) -> None:
 def register_response_formatters(register: Any) -> None:
     """The Amazon answer: "This is what I know about {title} from Amazon: {content}"."""
     register(ResponseFormatter(AMAZON_RESPONSE, name="amazon-product"))
+    register(ResponseFormatter(AMAZON_REFUSAL, name="amazon-product-refusal"))
 
 
 @hookimpl

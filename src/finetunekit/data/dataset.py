@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import pluggy

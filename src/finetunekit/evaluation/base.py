@@ -51,9 +51,18 @@ class Metric(Component, abc.ABC):
         value = getattr(item, self.reference)
         return None if value is None else str(value)
 
+    def applies_to(self, item: Any) -> bool:
+        """Whether this metric measures ``item`` at all (default: every item). A metric of one
+        split only (``abstention``: unseen products) says no to the others; its summary has no
+        row for a split where it applies to nothing."""
+        return True
+
     def score_item(self, answer: str, item: Any) -> float:
         """The score of ``answer`` to ``item``: :meth:`score` against :meth:`reference_of`
-        (NaN, not measured, when the item has no such reference, e.g. no known prefix)."""
+        (NaN, not measured, when the metric does not apply or the item has no such reference,
+        e.g. no known prefix)."""
+        if not self.applies_to(item):
+            return math.nan
         reference = self.reference_of(item)
         return math.nan if reference is None else self.score(answer, reference)
 

@@ -138,6 +138,8 @@ def build_eval_sets(
             raise ConfigError("train_dataset is needed with examples: the rows the examples were built from")
         all_items, rows_by_id = _train_items(examples, train_dataset, fmt)
         trained_templates = sorted({i.template for i in all_items if i.template is not None})
+        # one trained question per product (the first), however many each was trained with
+        all_items = list({item.row_id: item for item in reversed(all_items)}.values())[::-1]
         train_items = _choose(all_items, limit, seed)
         trained_ids = set(rows_by_id)
         if system is None:

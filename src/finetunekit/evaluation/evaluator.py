@@ -50,10 +50,13 @@ class Evaluator:
         items = [item for eval_set in sets for item in eval_set]
         conversations = [[dict(m) for m in item.messages] for item in items]
         answers: dict[str, list[str]] = {}
+        confidences: dict[str, list[float | None]] = {}
         seconds: dict[str, float] = {}
         for label, model in tqdm(models.items(), desc="answering", unit="model", disable=not self.progress):
             start = time.perf_counter()
-            answers[label] = [str(a) for a in model.answer(conversations)]
+            scored = model.answer_scored(conversations) if hasattr(model, "answer_scored") else None
+            answers[label] = [str(a.text) for a in scored] if scored is not None else [str(a) for a in model.answer(conversations)]
+            confidences[label] = [a.confidence for a in scored] if scored is not None else [None] * len(answers[label])
             seconds[label] = time.perf_counter() - start
             if len(answers[label]) != len(items):
                 raise RuntimeError(f"model {label!r} gave {len(answers[label])} answers to {len(items)} questions")
@@ -61,7 +64,8 @@ class Evaluator:
         with tqdm(total=len(models) * len(items), desc="scoring", unit="answer", disable=not self.progress) as bar:
             for label in models:
                 for position, (item, answer) in enumerate(zip(items, answers[label])):
-                    records.append(self._record(label, position, item, answer))
+                    records.append({**self._record(label, position, item, answer),
+                                    "confidence": confidences[label][position]})
                     bar.update()
         return EvaluationReport.from_records(
             records,
@@ -81,7 +85,7 @@ class Evaluator:
         }
         for metric in self.metrics:
             value = metric.score_item(answer, item)
-            not_measured = metric.reference != "none" and metric.reference_of(item) is None
+            not_measured = not metric.applies_to(item) or (metric.reference != "none" and metric.reference_of(item) is None)
             try:
                 value = float(value)
             except (TypeError, ValueError):

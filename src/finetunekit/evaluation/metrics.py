@@ -180,7 +180,33 @@ class Refusal(Metric):
         return float(self._pattern.search(opening) is not None)
 
 
-BUILTIN_METRICS: tuple[type[Metric], ...] = (FormatMetric, RougeL, TokenF1, ExactMatch, Refusal, AnswerLength)
+class Abstention(Refusal):
+    """The refusal rate on ``unseen-products``: how often the model says it does not know a
+    product it never saw, instead of inventing one (higher is better; measured on that split only)."""
+
+    name = "abstention"
+    higher_is_better: ClassVar[bool | None] = True
+
+    def applies_to(self, item: Any) -> bool:
+        """Only questions about held-out products."""
+        return getattr(item, "split", None) == "unseen-products"
+
+
+class FalseRefusal(Refusal):
+    """The refusal rate on ``train-questions`` and ``paraphrased``: how often the model says it
+    does not know a product it was trained on (lower is better; measured on those splits only)."""
+
+    name = "false_refusal"
+    higher_is_better: ClassVar[bool | None] = False
+
+    def applies_to(self, item: Any) -> bool:
+        """Only questions about trained products."""
+        return getattr(item, "split", None) in ("train-questions", "paraphrased")
+
+
+BUILTIN_METRICS: tuple[type[Metric], ...] = (
+    FormatMetric, RougeL, TokenF1, ExactMatch, Refusal, Abstention, FalseRefusal, AnswerLength,
+)
 
 #: What ``Evaluator()`` measures when no metrics are named: every built-in metric.
 DEFAULT_METRICS: tuple[str, ...] = tuple(cls.name for cls in BUILTIN_METRICS)

@@ -47,7 +47,7 @@ def examples(report: EvaluationReport, split: str, n: int) -> list[Example]:
         first = rows.iloc[0]
         worst = chosen and metric is not None and rank < (n + 1) // 2
         answers = [
-            (row["model"], str(row["answer"]), {m: float(row[m]) for m in report.metrics})
+            (row["model"], str(row["answer"]), {m: float(row[m]) for m in report.metrics if m in row})
             for _, row in rows.iterrows()
         ]
         why = f"among the lowest {metric}" if worst else ("drawn at random" if chosen else "every item shown")
@@ -115,6 +115,8 @@ def render_markdown(report: EvaluationReport, images: Mapping[str, bytes], note:
     """The report as Markdown (plots linked as files beside it)."""
     out = ["# Evaluation report", ""]
     out += [md_text(line) for line in _header_lines(report)] + ["", "## Summary", "", report.to_markdown(), ""]
+    if findings := report.findings():
+        out += ["## Findings", ""] + [f"- {md_text(line)}" for line in findings] + [""]
     out += [f"- {md_text(line)}" for line in _metric_notes(report)] + [""]
     out += ["## Plots", ""]
     if note:
@@ -176,7 +178,10 @@ def render_html(report: EvaluationReport, images: Mapping[str, bytes], note: str
              "<title>Evaluation report</title>", f"<style>{_CSS}</style></head><body>",
              "<h1>Evaluation report</h1>"]
     parts += [f"<p>{_h(line)}</p>" for line in _header_lines(report)]
-    parts += ["<h2>Summary</h2>", _html_summary(report), "<ul>"]
+    parts += ["<h2>Summary</h2>", _html_summary(report)]
+    if findings := report.findings():
+        parts += ["<h2>Findings</h2>", "<ul>", *(f"<li>{_h(line)}</li>" for line in findings), "</ul>"]
+    parts += ["<ul>"]
     parts += [f"<li>{_h(line)}</li>" for line in _metric_notes(report)] + ["</ul>", "<h2>Plots</h2>"]
     if note:
         parts.append(f"<p>{_h(note)}</p>")

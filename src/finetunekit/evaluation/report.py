@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from finetunekit.evaluation.base import Metric
 
 SUMMARY_COLUMNS = ["model", "split", "metric", "value", "n"]
-ITEM_COLUMNS = ["split", "item", "row_id", "template", "question", "reference", "content", "model", "answer"]
+ITEM_COLUMNS = ["split", "item", "row_id", "template", "question", "reference", "content", "model", "answer",
+                "confidence"]
+#: Splits whose products the models were trained on, and the one of products never seen.
+KNOWN_SPLITS, UNKNOWN_SPLIT = ("train-questions", "paraphrased"), "unseen-products"
 
 
 class EvaluationReport:
@@ -64,14 +67,48 @@ class EvaluationReport:
             for split in splits:
                 picked = [(r, items[r["item"]]) for r in records if r["model"] == model and r["split"] == split]
                 for metric in metrics:
+                    if picked and not any(metric.applies_to(item) for _, item in picked):
+                        continue  # a metric of other splits (abstention, false_refusal)
                     scores = [r[metric.name] for r, _ in picked]
                     rows.append([model, split, metric.name, float(metric.aggregate(scores)), len(scores)])
                     extra = metric.extra_figures([r["answer"] for r, _ in picked], [i for _, i in picked])
                     rows.extend([model, split, f"{metric.name}:{key}", float(value), len(scores)]
                                 for key, value in extra.items())
+            rows.extend(_confidence_rows(model, [r for r in records if r["model"] == model]))
         info = {m.name: {"reference": m.reference, "higher_is_better": m.higher_is_better} for m in metrics}
+        if any(row[2] == "confidence_auroc" for row in rows):
+            info["confidence_auroc"] = {"reference": "none", "higher_is_better": True}
         return cls(pd.DataFrame(rows, columns=SUMMARY_COLUMNS), answers, metrics=info, models=models,
                    splits=splits, answer_seconds=answer_seconds)
+
+    def findings(self) -> list[str]:
+        """Plain sentences on what matters most: which model invents answers about products it
+        never saw, which refuses products it knows, how well confidence tells them apart."""
+        lines = []
+        for model in self.models:
+            abstention = self._figure(model, UNKNOWN_SPLIT, "abstention")
+            if abstention is not None and abstention < 0.5:
+                lines.append(f"{model} invents answers about products it never saw: it answered "
+                             f"{1 - abstention:.0%} of the unseen-products questions instead of saying it "
+                             f"does not know (abstention {abstention:.2f}).")
+            elif abstention is not None:
+                lines.append(f"{model} says it does not know {abstention:.0%} of the products it never saw.")
+            for split in KNOWN_SPLITS:
+                wrong = self._figure(model, split, "false_refusal")
+                if wrong is not None and wrong > 0.05:
+                    lines.append(f"{model} refuses {wrong:.0%} of the {split} questions about products it was trained on.")
+            separation = self._figure(model, UNKNOWN_SPLIT, "confidence_auroc")
+            if separation is not None:
+                lines.append(f"{model}'s confidence tells trained from unseen products with AUROC {separation:.2f} "
+                             "(0.5 = not at all, 1 = perfectly).")
+        return lines
+
+    def _figure(self, model: str, split: str, metric: str) -> float | None:
+        try:
+            value = self.value(model, split, metric)
+        except KeyError:
+            return None
+        return None if math.isnan(value) else value
 
     def value(self, model: str, split: str, metric: str) -> float:
         """One figure of the summary."""
@@ -190,8 +227,26 @@ def read_training_metrics(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _confidence_rows(model: str, records: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The summary row of how well ``model``'s confidence separates trained from unseen products."""
+    from finetunekit.evaluation.confidence import auroc
+
+    scores = [(r["split"], r.get("confidence")) for r in records]
+    if not scores or any(c is None or (isinstance(c, float) and math.isnan(c)) for _, c in scores):
+        return []
+    known = [float(c) for s, c in scores if s in KNOWN_SPLITS]
+    unknown = [float(c) for s, c in scores if s == UNKNOWN_SPLIT]
+    if not known or not unknown:
+        return []
+    return [[model, UNKNOWN_SPLIT, "confidence_auroc", auroc(known, unknown), len(known) + len(unknown)]]
+
+
 def print_report(report: EvaluationReport, where: str | Path) -> None:
-    """Print the report's summary table (split × metric rows, one column per model) and where
-    its files are (``where``: the directory it was saved to)."""
+    """Print the report's summary table (split × metric rows, one column per model), its
+    findings and where its files are (``where``: the directory it was saved to)."""
     print(report.to_markdown())
+    findings = report.findings()
+    if findings:
+        print()
+        print("\n".join(f"- {line}" for line in findings))
     print(f"\nreport: {Path(where) / 'report.md'} (also report.html)")

@@ -102,14 +102,38 @@ class PromptGenerator:
     def question(self, row: Mapping[str, Any], index: int = 0) -> Question:
         """The question for one row; ``index`` (its position) stands in for a missing row id."""
         row_id = row.get(ROW_ID_FIELD, index)
+        return _render(self._templates[self._first_index(row_id)], row, row_id)
+
+    def _first_index(self, row_id: Any) -> int:
         digest = hashlib.blake2b(f"{self.seed}\x1f{row_id!r}".encode(), digest_size=8).digest()
-        template = self._templates[int.from_bytes(digest, "big") % len(self._templates)]
-        return _render(template, row, row_id)
+        return int.from_bytes(digest, "big") % len(self._templates)
 
     def all_questions(self, row: Mapping[str, Any], index: int = 0) -> list[Question]:
         """One question per template of the set for one row, in the set's order."""
         row_id = row.get(ROW_ID_FIELD, index)
         return [_render(template, row, row_id) for template in self._templates]
+
+    def questions_for(self, row: Mapping[str, Any], index: int = 0, k: int | str = 1) -> list[Question]:
+        """``k`` questions for one row, each from a different template (``"all"``: every template,
+        in the set's order). Which ones is a seeded hash of the row id and each template, so a
+        row's questions depend on neither the other rows nor ``k`` beyond their number (the
+        ``k`` chosen are the first ``k`` of one ranking); ``k=1`` is :meth:`question`."""
+        if k == "all":
+            return self.all_questions(row, index)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(self._templates):
+            raise TemplateError(
+                f"questions_per_row must be 'all' or 1..{len(self._templates)} (the templates of "
+                f"{self.template_set.name!r}), got {k!r}"
+            )
+        if k == 1:
+            return [self.question(row, index)]
+        row_id = row.get(ROW_ID_FIELD, index)
+        first = self._first_index(row_id)
+        rest = sorted(
+            (i for i in range(len(self._templates)) if i != first),
+            key=lambda i: hashlib.blake2b(f"{self.seed}\x1f{row_id!r}\x1f{i}".encode(), digest_size=8).digest(),
+        )
+        return [_render(self._templates[i], row, row_id) for i in [first, *rest][:k]]
 
     def questions(self, rows: Iterable[Mapping[str, Any]]) -> list[Question]:
         """One question per row (see :meth:`question`)."""

@@ -151,12 +151,21 @@ class FakeChatModel(ChatModel):
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:
         """The table's answer to each conversation's last user message."""
+        return [text for text, _ in self.generate_scored(conversations)]
+
+    def generate_scored(self, conversations: list[list[Message]]) -> list[tuple[str, float | None]]:
+        """Each answer with a confidence: the word overlap (Jaccard) of the question with the
+        closest question in the table, minus 1 — 0.0 for a trained question, lower the less of
+        it was seen (a new wording of a known product keeps its title's words)."""
         table = self._table()
+        known = [set(question.lower().split()) for question in table]
         answers = []
         for messages in conversations:
             question = _last_content(messages, "user")
             fallback = question if self.options.echo_unknown else UNKNOWN_ANSWER
-            answers.append(table.get(question, fallback))
+            words = set(question.lower().split())
+            overlap = max((len(words & k) / len(words | k) for k in known), default=0.0)
+            answers.append((table.get(question, fallback), overlap - 1.0))
         return answers
 
     def cache_identity(self) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from finetunekit.component import ComponentOptions, option
+from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
 from finetunekit.chat import ChatModel, Message
+from finetunekit.backends.local.confidence import GreedyLogProbs, answer_length, confidence, start_after
 from finetunekit.backends.local.sources import DEFAULT_MODEL
 
 
@@ -39,6 +40,13 @@ class LocalChatModel(ChatModel):
         cache_dir: str | None = option(None, affects_result=False, description="Where converted models are cached.")
         allow_hub: bool = option(False, affects_result=False, description="Let an HF model id download from the hub.")
         progress: bool = option(True, affects_result=False, description="Show a progress bar.")
+        confidence_tokens: int = Field(
+            40, ge=1, description="Answer tokens whose mean log-probability is the answer's confidence (greedy only)."
+        )
+        confidence_after: str | None = Field(
+            None, description="Score the tokens after the first occurrence of this text (e.g. the answer's fixed "
+            "opening); unset = from the first token.",
+        )
 
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
@@ -66,7 +74,9 @@ class LocalChatModel(ChatModel):
     def cache_identity(self) -> dict[str, Any]:
         """The options and files, besides the messages, that change an answer."""
         o = self.options
-        identity = o.model_dump(include={"model", "max_new_tokens", "temperature", "top_p"}, mode="json")
+        identity = o.model_dump(
+            include={"model", "max_new_tokens", "temperature", "top_p", "confidence_tokens", "confidence_after"}, mode="json"
+        )
         if o.temperature > 0:
             identity.update(seed=o.seed, batch_size=o.batch_size)
         identity["adapter"] = directory_fingerprint(o.adapter) if o.adapter else None
@@ -75,9 +85,13 @@ class LocalChatModel(ChatModel):
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:
         """Answer each conversation (the base class has already skipped cached ones)."""
+        return [text for text, _ in self._generate(conversations)]
+
+    def generate_scored(self, conversations: list[list[Message]]) -> list[tuple[str, float | None]]:
+        """Each answer with its confidence (greedy decoding; ``None`` when sampling)."""
         return self._generate(conversations)
 
-    def _generate(self, conversations: list[list[Message]]) -> list[str]:
+    def _generate(self, conversations: list[list[Message]]) -> list[tuple[str, float | None]]:
         import torch
         from tqdm.auto import tqdm
 
@@ -87,7 +101,7 @@ class LocalChatModel(ChatModel):
         encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         config = self._generation_config(tokenizer)
-        answers: list[str] = [""] * len(encoded)
+        answers: list[tuple[str, float | None]] = [("", None)] * len(encoded)
         with torch.random.fork_rng() if o.temperature > 0 else contextlib.nullcontext():
             if o.temperature > 0:
                 torch.manual_seed(o.seed)
@@ -95,13 +109,24 @@ class LocalChatModel(ChatModel):
             for start in range(0, len(order), o.batch_size):
                 batch = order[start : start + o.batch_size]
                 ids, mask = _left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, loaded.device)
+                recorder = GreedyLogProbs() if o.temperature == 0 else None
                 with torch.inference_mode():
-                    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+                    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                                         logits_processor=[recorder] if recorder else None)
                 for row, i in enumerate(batch):
-                    answers[i] = tokenizer.decode(out[row, ids.shape[1] :], skip_special_tokens=True).strip()
+                    generated = out[row, ids.shape[1] :].tolist()
+                    text = tokenizer.decode(generated, skip_special_tokens=True).strip()
+                    answers[i] = (text, self._confidence(tokenizer, generated, recorder, row, config.eos_token_id))
                 bar.update(len(batch))
             bar.close()
         return answers
+
+    def _confidence(self, tokenizer: Any, generated: list[int], recorder: Any, row: int, stops: Any) -> float | None:
+        if recorder is None:
+            return None
+        n = answer_length(generated, stops if isinstance(stops, list) else [stops])
+        start = start_after(tokenizer, generated[:n], self.options.confidence_after)
+        return confidence(recorder.row(row, n), start, self.options.confidence_tokens)
 
     def _generation_config(self, tokenizer: Any) -> Any:
         from transformers import GenerationConfig

@@ -127,13 +127,20 @@ def tokenize_example(tokenizer: Any, messages: list[dict[str, str]], max_length:
 
 
 def tokenize_examples(
-    tokenizer: Any, examples: Iterable[Any], max_length: int
+    tokenizer: Any, examples: Iterable[Any], max_length: int | str, *, cap: int | None = None
 ) -> tuple[list[TokenizedExample], TokenizationReport]:
-    """Tokenize every example (``{"messages": [...]}`` dicts) and count what was cut or left empty."""
-    report = TokenizationReport(max_length=max_length)
+    """Tokenize every example (``{"messages": [...]}`` dicts) and count what was cut or left empty.
+
+    ``max_length="auto"``: the longest example's length, at most ``cap`` — nothing is cut unless
+    an example is longer than the cap (which is then counted as truncated)."""
+    if max_length == "auto":
+        examples = list(examples)
+        full = [tokenize_example(tokenizer, messages_of(e, i), 10**9, i) for i, e in enumerate(examples)]
+        max_length = min(max((len(item.input_ids) for item in full), default=8), cap or 10**9)
+    report = TokenizationReport(max_length=int(max_length))
     out = []
     for index, example in enumerate(examples):
-        item = tokenize_example(tokenizer, messages_of(example, index), max_length, index)
+        item = tokenize_example(tokenizer, messages_of(example, index), int(max_length), index)
         report.examples += 1
         report.tokens += len(item.input_ids)
         report.trainable_tokens += item.trainable_tokens

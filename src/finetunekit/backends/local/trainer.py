@@ -88,7 +88,11 @@ class LocalTrainer(Trainer):
         weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
         batch_size: int = Field(8, ge=1, description="Examples per device per step.")
         gradient_accumulation: int = Field(1, ge=1, description="Steps accumulated per optimizer update.")
-        max_length: int = Field(512, ge=8, description="Token limit per example; longer ones are truncated (and counted).")
+        max_length: int | Literal["auto"] = Field(
+            "auto", description="Token limit per example; longer ones are truncated (and counted). "
+            "auto = the longest example, up to max_length_cap, so no answer is cut unless you ask.",
+        )
+        max_length_cap: int = Field(2048, ge=8, description="The most max_length=auto may choose.")
         seed: int = option(0, pipeline="seed", description="Seed for data order, LoRA initialisation and dropout.")
         device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where to train; auto = CUDA when present, else CPU.")
         bf16: Literal["auto"] | bool = Field("auto", description="bfloat16 mixed precision; auto = on CUDA with bf16 and on CPUs with AVX512-BF16/AMX.")
@@ -133,8 +137,8 @@ class LocalTrainer(Trainer):
         device = pick_device(o.device)
         bf16 = use_bf16(o.bf16, device)
         tokenizer = load_tokenizer(resolved, allow_hub=o.allow_hub)
-        train_items, report = tokenize_examples(tokenizer, train_rows, o.max_length)
-        eval_items, eval_report = tokenize_examples(tokenizer, validation_rows, o.max_length)
+        train_items, report = tokenize_examples(tokenizer, train_rows, o.max_length, cap=o.max_length_cap)
+        eval_items, eval_report = tokenize_examples(tokenizer, validation_rows, report.max_length)
         self._report_data(run, report, eval_report if validation_rows else None)
         if report.trainable_tokens == 0:
             raise TrainingError("no example has an assistant token to train on; check the examples' roles")

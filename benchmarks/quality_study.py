@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""What each fine-tuning lever buys: the Amazon example's configuration with one lever changed
+at a time, run for real (local trainer, SmolLM2-135M) on the shipped sample or on real rows.
+
+    python benchmarks/quality_study.py                                   # every lever, shipped sample
+    python benchmarks/quality_study.py --data ../shared/data/amazon_titles_real_1k.json.gz
+    python benchmarks/quality_study.py --levers baseline augmented       # some levers only
+
+Each lever is a full Pipeline run in runs/quality/<data>/<lever> (rerunning returns the saved
+report). The base model's answers are shared between runs through one answer cache. Results go
+to benchmarks/results/quality_<data>.json and are printed as a Markdown table; docs/quality.md
+holds the measured tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "examples"))
+
+import amazon_titles  # noqa: E402
+
+import finetunekit as ftk  # noqa: E402
+from finetunekit.builtin.amazon import AMAZON_SYSTEM  # noqa: E402
+
+#: lever -> changes to the example's configuration (dicts are merged, other values replace)
+LEVERS: dict[str, dict[str, Any]] = {
+    # the first landing's example: one question per product, 12 epochs, no system message
+    "baseline": {
+        "prompts": {"train": "amazon-product", "questions_per_row": 1},
+        "system": None,
+        "trainer": {"options": {"epochs": 12}},
+    },
+    # many question shapes, 4 per product, 3 epochs (the same 12 exposures per product)
+    "augmented": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": None,
+        "trainer": {"options": {"epochs": 3}},
+    },
+    # the same with the system message that states the format, in training and evaluation
+    "augmented+system": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": AMAZON_SYSTEM,
+        "trainer": {"options": {"epochs": 3}},
+    },
+    # trained refusals: 12 held-out negative products answered with the refusal
+    "augmented+system+negatives": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": AMAZON_SYSTEM,
+        "trainer": {"options": {"epochs": 3}},
+        "dataset": {"negative_size": 12},
+        "refusal_formatter": "amazon-product-refusal",
+    },
+}
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in (nested dicts merged, other values replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def run_lever(name: str, data: str | None, root: Path, products: int, confidence: bool) -> dict[str, Any]:
+    """One full run of the example's configuration with lever ``name``; its figures and minutes."""
+    config = amazon_titles.build_config("local", data=data, run_dir=str(root / name), products=products)
+    changes = merged(LEVERS[name], {"evaluation": {"abstain": confidence}})
+    if not confidence:
+        changes["dataset"] = {**changes.get("dataset", {}), "calibration_size": 0}
+    record = merged(config.model_dump(), changes)
+    record["evaluation"]["base_model"]["options"]["answer_cache_dir"] = str(root / "base-answers")
+    start = time.perf_counter()
+    pipeline = ftk.Pipeline.from_config(record)
+    report = pipeline.run()
+    timings = {stage: pipeline.manifest.stage_info(stage).get("seconds") for stage in ("prepare", "train", "evaluate")}
+    calibration = root / name / "report" / "calibration.json"
+    return {
+        "lever": name,
+        "changes": LEVERS[name],
+        "wall_s": time.perf_counter() - start,
+        "stage_seconds": timings,
+        "summary": report.summary.to_dict(orient="records"),
+        "findings": report.findings(),
+        "calibration": json.loads(calibration.read_text()) if calibration.exists() else None,
+    }
+
+
+FIGURES = [
+    ("train-questions", "format"), ("train-questions", "rouge_l"), ("train-questions", "false_refusal"),
+    ("paraphrased", "format"), ("paraphrased", "rouge_l"), ("paraphrased", "false_refusal"),
+    ("unseen-products", "abstention"), ("unseen-products", "confidence_auroc"),
+]
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """The fine-tuned model's key figures per lever, with the training and evaluation minutes."""
+    head = ["lever", *(f"{s} {m}" for s, m in FIGURES), "train min", "eval min"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for result in results:
+        values = {(r["split"], r["metric"]): r["value"] for r in result["summary"] if r["model"] == "fine-tuned"}
+        cells = [f"{values[key]:.3f}" if key in values else "–" for key in FIGURES]
+        seconds = result["stage_seconds"]
+        minutes = [f"{(seconds.get(s) or 0) / 60:.1f}" for s in ("train", "evaluate")]
+        lines.append("| " + " | ".join([result["lever"], *cells, *minutes]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="AmazonTitles-schema file; default: the shipped sample")
+    parser.add_argument("--levers", nargs="+", choices=sorted(LEVERS), default=list(LEVERS))
+    parser.add_argument("--products", type=int, default=amazon_titles.PRODUCTS)
+    parser.add_argument("--no-confidence", action="store_true", help="do not calibrate confidence-based abstention")
+    args = parser.parse_args(argv)
+    label = "sample" if args.data is None else Path(args.data).name.split(".")[0]
+    root = Path("runs/quality") / label
+    out = HERE / "results" / f"quality_{label}.json"
+    results = json.loads(out.read_text()) if out.exists() else []
+    for name in args.levers:
+        result = run_lever(name, args.data, root, args.products, not args.no_confidence)
+        results = [r for r in results if r["lever"] != name] + [result]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(table([result]), flush=True)
+    print(table(sorted(results, key=lambda r: list(LEVERS).index(r["lever"]))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
