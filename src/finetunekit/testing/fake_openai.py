@@ -130,6 +130,13 @@ class FakeOpenAI:
         """Remove every scripted fault."""
         self.faults.clear()
 
+    # ------------------------------------------------------------------ chat
+    def script_logprobs(self, logprobs: dict[str, float]) -> None:
+        """Answer with these log-probabilities for these tokens (keys: the token without its
+        leading space) when a chat request asks for ``logprobs``; others keep their hashed value."""
+        with self.state.lock:
+            self.state.token_logprobs.update(logprobs)
+
     # ------------------------------------------------------------------ jobs
     def plan_next_job(self, plan: JobPlan) -> None:
         """The next created job follows ``plan`` (plans queue up in order)."""

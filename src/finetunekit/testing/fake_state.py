@@ -6,9 +6,10 @@ types and dumping it back, so a change in the SDK's contract breaks the fake lou
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
-from typing import Any
+from typing import Any, Mapping
 
 from finetunekit.testing.fake_jobs import (
     FakeJob,
@@ -49,6 +50,24 @@ def cursor_page(items: list[dict[str, Any]], item_type: Any, after: str | None, 
     return page
 
 
+def answer_tokens(answer: str) -> list[str]:
+    """The fake's tokens of ``answer``: its words, each after the first with its leading space
+    (joined, they give back ``answer``)."""
+    words = answer.split(" ")
+    return [token for token in [words[0]] + [" " + word for word in words[1:]] if token]
+
+
+def token_logprob(token: str, known: bool, scripted: Mapping[str, float] | None = None) -> float:
+    """The fake's deterministic log-probability of ``token``: ``scripted[token.strip()]`` when
+    scripted, else from a hash of the token — in [-0.5, -0.1] in an answer the model was
+    trained on (``known``), in [-3.0, -1.0] otherwise, so a fine-tuned model is surer of what it
+    learned than of :data:`NO_ANSWER` or a base model's generic answer."""
+    if scripted and token.strip() in scripted:
+        return float(scripted[token.strip()])
+    unit = int.from_bytes(hashlib.sha256(token.encode("utf-8")).digest()[:4], "big") / 0xFFFFFFFF
+    return round(-0.1 - 0.4 * unit, 6) if known else round(-1.0 - 2.0 * unit, 6)
+
+
 def last_user_message(messages: list[dict[str, Any]]) -> str:
     """The content of the last user message (``""`` if there is none)."""
     for message in reversed(messages):
@@ -74,6 +93,7 @@ class FakeAPIState:
         self.jobs: dict[str, FakeJob] = {}
         self.answers: dict[str, dict[str, str]] = {}  # fine-tuned model id -> question -> answer
         self.next_plans: list[JobPlan] = []
+        self.token_logprobs: dict[str, float] = {}  # scripted logprob per (stripped) token
         self._ids = itertools.count(1)
         self.clock = 1_700_000_000
 
@@ -229,15 +249,24 @@ class FakeAPIState:
         """A deterministic chat completion.
 
         A fine-tuned model answers a trained question with the trained answer (else
-        :data:`NO_ANSWER`); a base model answers with a fixed generic sentence.
+        :data:`NO_ANSWER`); a base model answers with a fixed generic sentence. With
+        ``"logprobs": true`` the choice carries each token's log-probability
+        (:func:`answer_tokens`, :func:`token_logprob`; ``top_logprobs`` lists just the chosen
+        token).
         """
-        from openai.types.chat import ChatCompletion
+        from openai.types.chat import ChatCompletion, ChatCompletionTokenLogprob
+        from openai.types.chat.chat_completion import ChoiceLogprobs
 
         model = body.get("model")
         messages = body.get("messages")
         if not model or not isinstance(messages, list) or not messages:
             raise ApiError(400, "'model' and a non-empty 'messages' list are required.", param="messages")
         question = last_user_message(messages)
+        want_logprobs, top = body.get("logprobs"), body.get("top_logprobs")
+        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20):
+            raise ApiError(400, "'top_logprobs' must be an integer between 0 and 20.", param="top_logprobs")
+        if top and want_logprobs is not True:
+            raise ApiError(400, "'logprobs' must be set to true when 'top_logprobs' is used.", param="logprobs")
         with self.lock:
             if model.startswith("ft:") and model not in self.answers:
                 raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
@@ -245,6 +274,8 @@ class FakeAPIState:
             learned = self.answers.get(model)
             completion_id = self.new_id("chatcmpl")
             created = self.clock
+            scripted = dict(self.token_logprobs)
+        known = learned is not None and question in learned
         answer = learned.get(question, NO_ANSWER) if learned is not None else (
             f"As a general assistant I know little about this: {question}")
         words = answer.split(" ")
@@ -254,9 +285,19 @@ class FakeAPIState:
             answer, finish = " ".join(words[:limit]), "length"
         prompt_tokens = sum(len(str(m.get("content", "")).split()) + 4 for m in messages)
         completion_tokens = len(answer.split())
+        logprobs = None
+        if want_logprobs is True:
+            content = []
+            for token in answer_tokens(answer):
+                logprob = token_logprob(token, known, scripted)
+                encoded = list(token.encode("utf-8"))
+                top_entries = [{"token": token, "logprob": logprob, "bytes": encoded}] if top else []
+                content.append(ChatCompletionTokenLogprob.model_validate(
+                    {"token": token, "logprob": logprob, "bytes": encoded, "top_logprobs": top_entries}))
+            logprobs = ChoiceLogprobs(content=content, refusal=None).model_dump(mode="json")
         data = {
             "id": completion_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+            "choices": [{"index": 0, "finish_reason": finish, "logprobs": logprobs,
                          "message": {"role": "assistant", "content": answer, "refusal": None}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},

@@ -5,20 +5,30 @@ with backoff that honours ``Retry-After``, are the SDK's own (``max_retries``, `
 What this adds: the bound, answer order, an on-disk cache written as each answer arrives
 (so a crashed or repeated run sends only what is missing), de-duplication of identical
 requests within one call, and a progress bar.
+
+Confidence (for ``abstain_below`` and the pipeline's calibration) comes from the API's token
+log-probabilities: with ``logprobs=True`` each request asks for them, and an answer's
+confidence is the mean log-probability of its first ``confidence_tokens`` tokens after the
+first occurrence of ``confidence_after`` — as the local chat model scores its greedy answers.
+Logprobs are opt-in (some models and compatible servers reject them), so ``abstain_below``
+without ``logprobs=True`` is a :class:`~finetunekit.errors.ConfigError`, raised before any
+request is sent.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-from typing import Any, Callable
+import json
+from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import Field
 
-from finetunekit.errors import FinetunekitError
+from finetunekit.atomic import write_json
+from finetunekit.errors import ConfigError, FinetunekitError
 from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
 from finetunekit.chat import ChatModel, Message
-from finetunekit.answer_cache import hash_request
+from finetunekit.answer_cache import AnswerCache, hash_request
 from finetunekit.backends.openai.client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
 
 
@@ -28,6 +38,76 @@ class ChatRequestError(FinetunekitError):
     def __init__(self, message: str, failures: int) -> None:
         self.failures = failures
         super().__init__(message)
+
+
+def token_confidence(tokens: Sequence[Any], after: str | None, n_tokens: int) -> float | None:
+    """The mean log-probability of ``tokens[start:start + n_tokens]`` (all of them when that
+    window is empty), ``start`` being the first token after the first occurrence of ``after``
+    in the tokens' concatenated text (0 when ``after`` is unset or absent).
+
+    ``tokens``: the API's ``ChatCompletionTokenLogprob`` items (``.token``, ``.logprob``,
+    ``.bytes``). The marker is searched in the tokens' UTF-8 ``bytes`` when every token has
+    them (a token may hold part of a character), else in their ``token`` strings. ``None`` when
+    there are no tokens.
+    """
+    if not tokens:
+        return None
+    logprobs = [float(t.logprob) for t in tokens]
+    start = 0
+    if after:
+        if all(getattr(t, "bytes", None) is not None for t in tokens):
+            pieces: list[Any] = [bytes(t.bytes) for t in tokens]
+            text: Any = b"".join(pieces)
+            marker: Any = after.encode("utf-8")
+        else:
+            pieces = [str(t.token) for t in tokens]
+            text, marker = "".join(pieces), after
+        found = text.find(marker)
+        if found >= 0:
+            end, length, start = found + len(marker), 0, len(pieces)
+            for position, piece in enumerate(pieces):
+                length += len(piece)
+                if length >= end:
+                    start = position + 1
+                    break
+    window = logprobs[start : start + n_tokens] or logprobs
+    return sum(window) / len(window)
+
+
+class ScoredAnswerCache(AnswerCache):
+    """The answer cache as the openai chat model reads it: an entry's confidence counts only
+    when it was computed with the current confidence settings (``scored_with``, stored beside
+    it) and the model asks for logprobs; otherwise it is dropped, and with ``logprobs`` on an
+    entry without a confidence counts as missing (asked again, then overwritten with one).
+
+    So the cache key does not depend on the logprobs options: plain and scored runs share
+    their answers, and the answer text is never asked for twice.
+    """
+
+    def __init__(self, directory: Any, scored_with: Mapping[str, Any] | None) -> None:
+        super().__init__(directory)
+        self.scored_with = None if scored_with is None else dict(scored_with)
+
+    def get_entry(self, request: Mapping[str, Any]) -> tuple[str, float | None] | None:
+        entry = super().get_entry(request)
+        if entry is None or self.scored_with is None:  # no logprobs: answers without a score
+            return None if entry is None else (entry[0], None)
+        if entry[1] is None or self._stored_scored_with(request) != self.scored_with:
+            return None
+        return entry
+
+    def put(self, request: Mapping[str, Any], answer: str, confidence: float | None = None) -> None:
+        entry: dict[str, Any] = {"request": dict(request), "answer": answer}
+        if confidence is not None:
+            entry["confidence"] = confidence
+            entry["scored_with"] = self.scored_with
+        write_json(self._path(hash_request(request)), entry)
+
+    def _stored_scored_with(self, request: Mapping[str, Any]) -> Any:
+        try:
+            return json.loads(self._path(hash_request(request)).read_text(encoding="utf-8")).get("scored_with")
+        except (OSError, ValueError, AttributeError):
+            return None
 
 
 class OpenAIChatModel(ChatModel):
@@ -44,6 +124,18 @@ class OpenAIChatModel(ChatModel):
         seed: int | None = Field(default=0, description="Seed sent with each request (best-effort determinism).")
         concurrency: int = option(affects_result=False, default=8, ge=1, le=256, description="Requests in flight at once.")
         progress: bool = option(affects_result=False, default=True, description="Show a progress bar.")
+        logprobs: bool = Field(
+            default=False, description="Request token log-probabilities to score answers; needed for abstain_below "
+            "and calibration (some models and compatible servers reject it).",
+        )
+        confidence_tokens: int = Field(
+            default=40, ge=1, description="Answer tokens whose mean log-probability is the answer's confidence "
+            "(with logprobs).",
+        )
+        confidence_after: str | None = Field(
+            default=None, description="Score the tokens after the first occurrence of this text (e.g. the answer's "
+            "fixed opening); unset = from the first token.",
+        )
 
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
@@ -57,28 +149,46 @@ class OpenAIChatModel(ChatModel):
             self._client = build_client(self.options)
         return self._client
 
+    @property
+    def answer_cache(self) -> ScoredAnswerCache | None:
+        """The on-disk answer cache; its confidences count only with ``logprobs`` and the
+        current confidence settings (see :class:`ScoredAnswerCache`)."""
+        o = self.options
+        if not o.answer_cache_dir:
+            return None
+        scored_with = {"confidence_tokens": o.confidence_tokens, "confidence_after": o.confidence_after}
+        return ScoredAnswerCache(o.answer_cache_dir, scored_with if o.logprobs else None)
+
     def cache_identity(self) -> dict[str, Any]:
         """Model, answer-changing options and the endpoint (from the options, not a client, so
-        reading cached answers needs no API key)."""
+        reading cached answers needs no API key). Not the logprobs options: they change no
+        answer text, and the cache checks the confidence settings itself."""
         o = self.options
         return {"model": o.model, "temperature": o.temperature, "max_tokens": o.max_tokens, "seed": o.seed,
                 "endpoint": endpoint_of_options(o)}
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:
-        """One answer per conversation, in order; each is cached as it arrives, so a crashed
-        run keeps what it received."""
+        """One answer per conversation, in order (see :meth:`generate_scored`)."""
+        return [text for text, _ in self.generate_scored(conversations)]
+
+    def generate_scored(self, conversations: list[list[Message]]) -> list[tuple[str, float | None]]:
+        """One ``(answer, confidence)`` per conversation, in order; each is cached as it
+        arrives, so a crashed run keeps what it received. The confidence is ``None`` without
+        ``logprobs`` (or when the server returns none)."""
+        if self.options.abstain_below is not None and not self.options.logprobs:
+            raise ConfigError("OpenAIChatModel gives no confidence scores without logprobs=true, so abstain_below "
+                              "cannot be used; set the chat option logprobs = true")
         requests = [self.cache_request(messages) for messages in conversations]
-        answers: list[str | None] = [None] * len(requests)
+        answers: list[tuple[str, float | None] | None] = [None] * len(requests)
         pending: dict[str, list[int]] = {}  # request hash -> positions waiting for it
-        for index, answer in enumerate(answers):
-            if answer is None:
-                pending.setdefault(hash_request(requests[index]), []).append(index)
+        for index in range(len(requests)):
+            pending.setdefault(hash_request(requests[index]), []).append(index)
         if pending:
             self._fetch(conversations, requests, pending, answers)
-        return [a if a is not None else "" for a in answers]
+        return [a if a is not None else ("", None) for a in answers]
 
     def _fetch(self, conversations: list[list[Message]], requests: list[dict[str, Any]],
-               pending: dict[str, list[int]], answers: list[str | None]) -> None:
+               pending: dict[str, list[int]], answers: list[tuple[str, float | None] | None]) -> None:
         from tqdm.auto import tqdm
 
         failures: list[BaseException] = []
@@ -101,7 +211,7 @@ class OpenAIChatModel(ChatModel):
                         other.cancel()
                     continue
                 if self.cache is not None:
-                    self.cache.put(requests[positions[0]], answer)
+                    self.cache.put(requests[positions[0]], *answer)
                 for index in positions:
                     answers[index] = answer
                 bar.update(1)
@@ -113,17 +223,24 @@ class OpenAIChatModel(ChatModel):
                 f"{len(failures)} request(s) to {endpoint_of(client)} failed after {self.options.max_retries} "
                 f"retries, {missing} conversation(s) unanswered{kept}. First error: {first}", len(failures))
 
-    def _ask(self, client: Any, messages: list[Message]) -> str:
+    def _ask(self, client: Any, messages: list[Message]) -> tuple[str, float | None]:
         o = self.options
         extra: dict[str, Any] = {}
         if o.max_tokens is not None:
             extra["max_tokens"] = o.max_tokens
         if o.seed is not None:
             extra["seed"] = o.seed
+        if o.logprobs:
+            extra["logprobs"] = True
         response = client.chat.completions.create(model=o.model, messages=messages, temperature=o.temperature,
                                                   **extra)
-        message = response.choices[0].message
-        return message.content or getattr(message, "refusal", None) or ""
+        choice = response.choices[0]
+        message = choice.message
+        refused = not message.content and bool(getattr(message, "refusal", None))
+        text = message.content or getattr(message, "refusal", None) or ""
+        scored = getattr(choice, "logprobs", None) if o.logprobs else None
+        tokens = getattr(scored, "refusal" if refused else "content", None) if scored is not None else None
+        return text, token_confidence(tokens or [], o.confidence_after, o.confidence_tokens)
 
 
 @hookimpl
@@ -132,4 +249,4 @@ def register_chat_models(register: Callable[[Any], None]) -> None:
     register(OpenAIChatModel)
 
 
-__all__ = ["ChatRequestError", "OpenAIChatModel"]
+__all__ = ["ChatRequestError", "OpenAIChatModel", "ScoredAnswerCache", "token_confidence"]
