@@ -35,17 +35,19 @@ from finetunekit.builtin.amazon import AMAZON_SYSTEM  # noqa: E402
 
 #: lever -> changes to the example's configuration (dicts are merged, other values replace)
 LEVERS: dict[str, dict[str, Any]] = {
-    # the first landing's example: one question per product, 12 epochs, no system message
-    "baseline": {
-        "prompts": {"train": "amazon-product", "questions_per_row": 1},
-        "system": None,
-        "trainer": {"options": {"epochs": 12}},
-    },
+    # the example's configuration: one question per product, 12 epochs, no system message
+    "baseline": {},
     # many question shapes, 4 per product, 3 epochs (the same 12 exposures per product)
     "augmented": {
         "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
         "system": None,
         "trainer": {"options": {"epochs": 3}},
+    },
+    # many question shapes, 2 per product, 6 epochs (12 exposures; each wording seen 6 times)
+    "augmented-k2": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 2},
+        "system": None,
+        "trainer": {"options": {"epochs": 6}},
     },
     # the same with the system message that states the format, in training and evaluation
     "augmented+system": {
@@ -53,12 +55,17 @@ LEVERS: dict[str, dict[str, Any]] = {
         "system": AMAZON_SYSTEM,
         "trainer": {"options": {"epochs": 3}},
     },
-    # trained refusals: 12 held-out negative products answered with the refusal
+    # trained refusals on the example's configuration: 12 held-out negative products (1 : 4)
+    "negatives": {
+        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
+        "refusal_formatter": "amazon-product-refusal",
+    },
+    # trained refusals with augmentation and the system message
     "augmented+system+negatives": {
         "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
         "system": AMAZON_SYSTEM,
         "trainer": {"options": {"epochs": 3}},
-        "dataset": {"negative_size": 12},
+        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
         "refusal_formatter": "amazon-product-refusal",
     },
 }
@@ -93,6 +100,7 @@ def run_lever(name: str, data: str | None, root: Path, products: int, confidence
         "summary": report.summary.to_dict(orient="records"),
         "findings": report.findings(),
         "calibration": json.loads(calibration.read_text()) if calibration.exists() else None,
+        "threshold_sweep": threshold_sweep(root / name) if calibration.exists() else [],
     }
 
 
@@ -116,6 +124,46 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+BUDGETS = (0.0, 0.05, 0.1, 0.2)
+
+
+def threshold_sweep(run_dir: Path) -> list[dict[str, float]]:
+    """For each false-refusal budget: the threshold calibrated on the run's calibration scores
+    and what it does to the eval answers (answers below it count as refused)."""
+    import pandas as pd
+
+    from finetunekit.evaluation.confidence import calibrate_threshold
+
+    calibration = json.loads((run_dir / "report" / "calibration.json").read_text())
+    if "known_scores" not in calibration:
+        return []
+    answers = pd.read_csv(run_dir / "report" / "answers.csv")
+    tuned = answers[answers.model == "fine-tuned"]
+    rows = []
+    for budget in BUDGETS:
+        cal = calibrate_threshold(calibration["known_scores"], calibration["unknown_scores"], max_false_refusal=budget)
+        below = tuned.confidence < cal.threshold
+        rows.append({
+            "max_false_refusal": budget, "threshold": round(cal.threshold, 4),
+            "calibration_abstention": cal.abstention, "calibration_false_refusal": cal.false_refusal,
+            **{f"{split}_refused": float(below[tuned.split == split].mean())
+               for split in ("train-questions", "paraphrased", "unseen-products")},
+        })
+    return rows
+
+
+def sweep_table(rows: list[dict[str, float]]) -> str:
+    """The threshold sweep as Markdown."""
+    head = ["max_false_refusal", "threshold", "calibration: unknown refused", "calibration: known refused",
+            "eval: unseen refused (abstention)", "eval: train-questions refused", "eval: paraphrased refused"]
+    keys = ["max_false_refusal", "threshold", "calibration_abstention", "calibration_false_refusal",
+            "unseen-products_refused", "train-questions_refused", "paraphrased_refused"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(f"{row[k]:.3g}" if isinstance(row[k], float) else str(row[k]) for k in keys) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="AmazonTitles-schema file; default: the shipped sample")
@@ -134,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(results, indent=1, default=str) + "\n")
         print(table([result]), flush=True)
     print(table(sorted(results, key=lambda r: list(LEVERS).index(r["lever"]))))
+    for result in results:
+        if result.get("threshold_sweep"):
+            print(f"\nthreshold sweep, {result['lever']}:\n{sweep_table(result['threshold_sweep'])}")
     return 0
 
 

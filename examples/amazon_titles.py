@@ -23,7 +23,6 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import finetunekit as ftk  # noqa: E402
-from finetunekit.builtin.amazon import AMAZON_SYSTEM  # noqa: E402
 from finetunekit.errors import FinetunekitError  # noqa: E402
 
 PRODUCTS = 48
@@ -51,9 +50,8 @@ def build_config(
     if backend == "local":
         trainer: dict[str, Any] = {
             "name": "local",
-            # 4 questions per product x 3 epochs: each product is seen 12 times; max_length is
-            # the longest example, so no trained answer is cut
-            "options": {"model": LOCAL_MODEL, "epochs": 3, "learning_rate": 2e-3, "batch_size": 8},
+            # max_length is the longest example, so no trained answer is cut
+            "options": {"model": LOCAL_MODEL, "epochs": 12, "learning_rate": 2e-3, "batch_size": 8},
         }
         # the base model's answers are capped shorter: it rambles to the cap on every question
         base_model: dict[str, Any] = {"name": "local", "options": {"model": LOCAL_MODEL, "max_new_tokens": 160}}
@@ -76,19 +74,14 @@ def build_config(
                 "test_size": held_out,
                 "calibration_size": calibration if abstain else 0,
             },
-            "prompts": {
-                "train": "amazon-product-varied",
-                "paraphrased": "amazon-product-paraphrased",
-                "questions_per_row": 4 if backend == "local" else 1,
-            },
+            "prompts": {"train": "amazon-product", "paraphrased": "amazon-product-paraphrased"},
             "formatter": "amazon-product",
-            "system": AMAZON_SYSTEM,
             "trainer": trainer,
             "evaluation": {
                 "base_model": base_model,
                 "chat_options": chat_options,
                 "abstain": abstain,
-                "max_false_refusal": 0.0,
+                "max_false_refusal": 0.05,
             },
         }
     )

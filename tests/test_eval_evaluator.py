@@ -64,8 +64,8 @@ def test_reference_and_refusal_models_on_all_three_splits(pm, eval_sets):
         "knowing invents answers about products it never saw: it answered 100% of the unseen-products "
         "questions instead of saying it does not know (abstention 0.00).",
         "refusing says it does not know 100% of the products it never saw.",
-        "refusing refuses 100% of the train-questions questions about products it was trained on.",
-        "refusing refuses 100% of the paraphrased questions about products it was trained on.",
+        "refusing refuses 100% of the train-questions questions, about products of the training data.",
+        "refusing refuses 100% of the paraphrased questions, about products of the training data.",
     ]
 
 

@@ -49,8 +49,8 @@ def test_duplicate_between_two_third_party_plugins(pm):
 def test_unknown_component_lists_available_names(pm):
     with pytest.raises(UnknownComponentError) as info:
         registry_for("register_prompt_templates", pm).get("nope")
-    assert info.value.available == ["amazon-product", "amazon-product-paraphrased"]
-    assert "'amazon-product', 'amazon-product-paraphrased'" in str(info.value)
+    assert info.value.available == ["amazon-product", "amazon-product-paraphrased", "amazon-product-varied"]
+    assert "'amazon-product', 'amazon-product-paraphrased', 'amazon-product-varied'" in str(info.value)
 
 
 def test_invalid_component_names_the_plugin(pm):
@@ -69,7 +69,7 @@ def test_registry_reports_which_plugin_registered_what(pm):
     registry = registry_for("register_prompt_templates", pm)
     assert registry.plugin_of("faq") == "faq-plugin"
     assert registry.plugin_of("amazon-product") == "finetunekit.builtin.amazon"
-    assert "faq" in registry and len(registry) == 3
+    assert "faq" in registry and len(registry) == 4  # faq and the three built-in Amazon sets
     assert [name for name, _ in registry] == registry.names()
 
 

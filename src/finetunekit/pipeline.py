@@ -312,6 +312,7 @@ class Pipeline:
         )
         write_json(self.run_dir / "report" / "calibration.json", {
             **calibration.to_dict(), "known_row_ids": questions.known_ids, "unknown_row_ids": questions.unknown_ids,
+            "known_scores": scores[: len(questions.known)], "unknown_scores": scores[len(questions.known):],
         })
         return calibration
 

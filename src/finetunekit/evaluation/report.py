@@ -96,7 +96,7 @@ class EvaluationReport:
             for split in KNOWN_SPLITS:
                 wrong = self._figure(model, split, "false_refusal")
                 if wrong is not None and wrong > 0.05:
-                    lines.append(f"{model} refuses {wrong:.0%} of the {split} questions about products it was trained on.")
+                    lines.append(f"{model} refuses {wrong:.0%} of the {split} questions, about products of the training data.")
             separation = self._figure(model, UNKNOWN_SPLIT, "confidence_auroc")
             if separation is not None:
                 lines.append(f"{model}'s confidence tells trained from unseen products with AUROC {separation:.2f} "

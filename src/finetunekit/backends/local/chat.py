@@ -40,6 +40,13 @@ class LocalChatModel(ChatModel):
         cache_dir: str | None = option(None, affects_result=False, description="Where converted models are cached.")
         allow_hub: bool = option(False, affects_result=False, description="Let an HF model id download from the hub.")
         progress: bool = option(True, affects_result=False, description="Show a progress bar.")
+        merge_adapter: bool = Field(
+            True, description="Fold the adapter into the weights before generating (faster; the same model up to rounding).",
+        )
+        dtype: Literal["auto", "float32", "bfloat16"] = Field(
+            "float32", description="Weights' dtype when generating; auto = bfloat16 where it is native (CUDA with "
+            "bf16, CPUs with AVX512-BF16/AMX), else float32.",
+        )
         confidence_tokens: int = Field(
             40, ge=1, description="Answer tokens whose mean log-probability is the answer's confidence (greedy only)."
         )
@@ -67,7 +74,7 @@ class LocalChatModel(ChatModel):
             o = self.options
             self._loaded = load_for_generation(
                 o.model, adapter=o.adapter, device=o.device, cache_dir=o.cache_dir,
-                allow_hub=o.allow_hub, plugins=self.plugins,
+                allow_hub=o.allow_hub, plugins=self.plugins, dtype=self._dtype(), merge_adapter=o.merge_adapter,
             )
         return self._loaded
 
@@ -75,13 +82,24 @@ class LocalChatModel(ChatModel):
         """The options and files, besides the messages, that change an answer."""
         o = self.options
         identity = o.model_dump(
-            include={"model", "max_new_tokens", "temperature", "top_p", "confidence_tokens", "confidence_after"}, mode="json"
+            include={"model", "max_new_tokens", "temperature", "top_p", "confidence_tokens", "confidence_after",
+                     "merge_adapter", "dtype"}, mode="json",
         )
         if o.temperature > 0:
             identity.update(seed=o.seed, batch_size=o.batch_size)
         identity["adapter"] = directory_fingerprint(o.adapter) if o.adapter else None
         identity["model_files"] = directory_fingerprint(o.model) if Path(o.model).is_dir() else None
         return identity
+
+    def _dtype(self) -> Any:
+        import torch
+
+        from finetunekit.backends.local.loading import pick_device, use_bf16
+
+        choice = self.options.dtype
+        if choice == "auto":
+            choice = "bfloat16" if use_bf16("auto", pick_device(self.options.device)) else "float32"
+        return torch.bfloat16 if choice == "bfloat16" else torch.float32
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:
         """Answer each conversation (the base class has already skipped cached ones)."""

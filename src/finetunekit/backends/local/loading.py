@@ -137,8 +137,12 @@ def load_for_generation(
     allow_hub: bool = False,
     plugins: pluggy.PluginManager | None = None,
     dtype: Any = None,
+    merge_adapter: bool = False,
 ) -> LoadedModel:
-    """Base model (+ PEFT adapter, if given) in eval mode, with a left-padding tokenizer."""
+    """Base model (+ PEFT adapter, if given) in eval mode, with a left-padding tokenizer.
+
+    ``merge_adapter``: fold the adapter into the weights (faster generation, the same model up
+    to rounding)."""
     require_local_dependencies()
     resolved = resolve_model(model, plugins=plugins, cache_dir=cache_dir)
     where = pick_device(device)
@@ -151,5 +155,7 @@ def load_for_generation(
         if not (adapter_dir / "adapter_config.json").is_file():
             raise ConfigError(f"adapter {str(adapter_dir)!r} is not a PEFT adapter directory (no adapter_config.json)")
         lm = PeftModel.from_pretrained(lm, str(adapter_dir)).to(where)
+        if merge_adapter:
+            lm = lm.merge_and_unload()
     lm.eval()
     return LoadedModel(model=lm, tokenizer=tokenizer, resolved=resolved, device=where)
