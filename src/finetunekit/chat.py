@@ -94,7 +94,7 @@ class ChatModel(Component, abc.ABC):
             return []
         threshold = getattr(self.options, "abstain_below", None)
         cache = self.answer_cache
-        requests = [self.cache_request(messages) for messages in batch] if cache is not None else []
+        requests = self.cache_requests(batch) if cache is not None else []
         found: list[tuple[str, float | None] | None] = [cache.get_entry(r) for r in requests] if cache else [None] * len(batch)
         if threshold is not None:  # a cached answer without a score cannot be judged: ask again
             found = [entry if entry is None or entry[1] is not None else None for entry in found]
@@ -145,7 +145,12 @@ class ChatModel(Component, abc.ABC):
 
     def cache_request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """The cache description of one request (backend, model, :meth:`cache_identity`, messages)."""
-        return request_key(self.name, self.model_label, self.cache_identity(), messages)
+        return self.cache_requests([messages])[0]
+
+    def cache_requests(self, batch: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+        """:meth:`cache_request` of each conversation, the identity computed once for the batch."""
+        identity = self.cache_identity()
+        return [request_key(self.name, self.model_label, identity, messages) for messages in batch]
 
     @property
     def model_label(self) -> str:

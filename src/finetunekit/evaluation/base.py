@@ -57,14 +57,15 @@ class Metric(Component, abc.ABC):
         row for a split where it applies to nothing."""
         return True
 
+    def measures(self, item: Any) -> bool:
+        """Whether ``item`` gets a score: the metric applies to it and it has the reference the
+        metric compares with (e.g. a formatter without a fixed opening gives no ``prefix``)."""
+        return self.applies_to(item) and (self.reference == "none" or self.reference_of(item) is not None)
+
     def score_item(self, answer: str, item: Any) -> float:
         """The score of ``answer`` to ``item``: :meth:`score` against :meth:`reference_of`
-        (NaN, not measured, when the metric does not apply or the item has no such reference,
-        e.g. no known prefix)."""
-        if not self.applies_to(item):
-            return math.nan
-        reference = self.reference_of(item)
-        return math.nan if reference is None else self.score(answer, reference)
+        (NaN, not measured, when the metric does not :meth:`measure <measures>` the item)."""
+        return self.score(answer, self.reference_of(item) or "") if self.measures(item) else math.nan
 
     def extra_figures(self, answers: Sequence[str], items: Sequence[Any]) -> dict[str, float]:
         """Further set-level figures to report beside the aggregate, as ``{key: value}``.

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import pluggy
 
+from finetunekit.chat import ScoredAnswer
 from finetunekit.errors import ConfigError
 from finetunekit.evaluation.base import Metric
 from finetunekit.evaluation.evalsets import EvalItem, EvalSet
@@ -54,9 +55,10 @@ class Evaluator:
         seconds: dict[str, float] = {}
         for label, model in tqdm(models.items(), desc="answering", unit="model", disable=not self.progress):
             start = time.perf_counter()
-            scored = model.answer_scored(conversations) if hasattr(model, "answer_scored") else None
-            answers[label] = [str(a.text) for a in scored] if scored is not None else [str(a) for a in model.answer(conversations)]
-            confidences[label] = [a.confidence for a in scored] if scored is not None else [None] * len(answers[label])
+            scored = (model.answer_scored(conversations) if hasattr(model, "answer_scored")
+                      else [ScoredAnswer(str(text)) for text in model.answer(conversations)])
+            answers[label] = [str(a.text) for a in scored]
+            confidences[label] = [a.confidence for a in scored]
             seconds[label] = time.perf_counter() - start
             if len(answers[label]) != len(items):
                 raise RuntimeError(f"model {label!r} gave {len(answers[label])} answers to {len(items)} questions")
@@ -85,12 +87,11 @@ class Evaluator:
         }
         for metric in self.metrics:
             value = metric.score_item(answer, item)
-            not_measured = not metric.applies_to(item) or (metric.reference != "none" and metric.reference_of(item) is None)
             try:
                 value = float(value)
             except (TypeError, ValueError):
                 raise TypeError(f"metric {metric.name!r} returned {value!r}, not a number") from None
-            if math.isnan(value) and not not_measured:
+            if math.isnan(value) and metric.measures(item):
                 raise ValueError(f"metric {metric.name!r} returned NaN for item {position} of {item.split!r}")
             record[metric.name] = value
         return record

@@ -178,7 +178,7 @@ class OpenAIChatModel(ChatModel):
         if self.options.abstain_below is not None and not self.options.logprobs:
             raise ConfigError("OpenAIChatModel gives no confidence scores without logprobs=true, so abstain_below "
                               "cannot be used; set the chat option logprobs = true")
-        requests = [self.cache_request(messages) for messages in conversations]
+        requests = self.cache_requests(conversations)
         answers: list[tuple[str, float | None] | None] = [None] * len(requests)
         pending: dict[str, list[int]] = {}  # request hash -> positions waiting for it
         for index in range(len(requests)):
