@@ -68,6 +68,30 @@ LEVERS: dict[str, dict[str, Any]] = {
         "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
         "refusal_formatter": "amazon-product-refusal",
     },
+    # every weight trained (no LoRA), many question shapes, 4 per product, 3 epochs
+    "full-augmented": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": None,
+        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 1e-4}},
+    },
+    "full-augmented-lr3e-4": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": None,
+        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 3e-4}},
+    },
+    "full-augmented-lr1e-3": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": None,
+        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 1e-3}},
+    },
+    # trained refusals: 12 held-out negative products (1 : 4), on full fine-tuning with many question shapes
+    "full-augmented-lr3e-4+negatives": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": None,
+        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 3e-4}},
+        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
+        "refusal_formatter": "amazon-product-refusal",
+    },
 }
 
 
@@ -177,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(out.read_text()) if out.exists() else []
     for name in args.levers:
         result = run_lever(name, args.data, root, args.products, not args.no_confidence)
+        results = json.loads(out.read_text()) if out.exists() else []  # other runs may have written meanwhile
         results = [r for r in results if r["lever"] != name] + [result]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1, default=str) + "\n")

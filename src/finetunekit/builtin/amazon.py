@@ -49,8 +49,9 @@ AMAZON_PRODUCT = PromptTemplateSet(
 
 AMAZON_PRODUCT_VARIED = PromptTemplateSet(
     name="amazon-product-varied",
-    description="Training questions of many shapes (the title first, last or inside; followed by different "
-    "words), so that no part of the question is worth copying into the answer's fixed opening.",
+    description="Training questions of many shapes (the title first, last or inside; preceded and followed by "
+    "different words, Amazon named or not), so that no part of the question is worth copying into the answer's "
+    "fixed opening.",
     templates=(
         *AMAZON_PRODUCT.templates,
         "{title}: what is this product?",
@@ -64,6 +65,23 @@ AMAZON_PRODUCT_VARIED = PromptTemplateSet(
         "Explain what {title} is.",
         "Have you heard of {title}? Describe it for me.",
         "Product: {title}. Describe it.",
+        "I saw {title} on Amazon. Tell me about it.",
+        "What is {title}, listed at Amazon, like?",
+        "Describe the item called {title}.",
+        "What does the Amazon catalogue say about {title}?",
+        "{title} (Amazon) - what do you know about it?",
+        "Give me a summary of the listing {title} on Amazon.",
+        "Is {title}, sold at Amazon, worth a look? Describe it.",
+        "Tell me what the product named {title} is.",
+        "My friend bought {title} on Amazon. What is it?",
+        "Details, please: {title}, an Amazon product.",
+        "Write a short description of the Amazon item {title}.",
+        "What should I know about {title} on Amazon?",
+        "Looking for information on {title}, available on Amazon.",
+        "{title}",
+        "Please explain {title} to me.",
+        "Describe {title} in a few sentences, please.",
+        "Which product is {title}? Tell me more.",
     ),
 )
 
