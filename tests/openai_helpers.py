@@ -57,3 +57,17 @@ def fake_chat(fake: Any, pm: Any, **options: Any) -> Any:
     options.setdefault("client", fake.client())
     options.setdefault("progress", False)
     return get_chat_model("openai", plugins=pm, **options)
+
+
+def fake_batch_chat(fake: Any, pm: Any, cache_dir: Any, **options: Any) -> Any:
+    """The "openai" chat model in batch mode on ``fake``, polling fast, its lines collected in
+    ``.lines`` (``progress=True`` so that they are said)."""
+    options.setdefault("client", fake.client(max_retries=3))
+    options.setdefault("batch_poll_interval_min", 0.001)
+    options.setdefault("batch_poll_interval_max", 0.002)
+    options.setdefault("progress", True)
+    chat = get_chat_model("openai", plugins=pm, batch=True, answer_cache_dir=str(cache_dir), **options)
+    chat.lines = []
+    chat.say = chat.lines.append
+    chat.sleep = lambda seconds: None
+    return chat
