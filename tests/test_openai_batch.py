@@ -252,3 +252,24 @@ def test_logprob_confidence_through_a_batch_equals_the_online_one(fake_openai, p
 
     threshold = fake_batch_chat(fake_openai, pm, cache_dir, abstain_below=0.0, **options).answer_scored(questions)
     assert all(a.abstained for a in threshold)
+
+
+def test_cost_estimate_halves_the_price_in_batch_mode_and_counts_only_uncached_questions(fake_openai, pm, cache_dir):
+    from finetunekit.backends.openai.cost import CHAT_PRICE_PER_MILLION, chat_price_per_million
+
+    questions = _questions(40)
+    online = fake_chat(fake_openai, pm, answer_cache_dir=str(cache_dir), max_tokens=100).cost_estimate(questions)
+    batched = fake_batch_chat(fake_openai, pm, cache_dir, max_tokens=100).cost_estimate(questions)
+    price_in, price_out = CHAT_PRICE_PER_MILLION["gpt-4o-mini"]
+    assert online.n_requests == 40 and online.max_output_tokens == 4000 and online.input_tokens > 40 * 5
+    assert online.estimated_cost_usd == pytest.approx((online.input_tokens * price_in + 4000 * price_out) / 1e6)
+    assert batched.estimated_cost_usd == pytest.approx(online.estimated_cost_usd / 2)
+    assert "Batch API (half price)" in str(batched)
+
+    fake_batch_chat(fake_openai, pm, cache_dir, max_tokens=100).answer(questions[:30])
+    rest = fake_batch_chat(fake_openai, pm, cache_dir, max_tokens=100).cost_estimate(questions + questions[:5])
+    assert rest.n_requests == 10, "cached and repeated questions cost nothing"
+    assert fake_openai.batches_created == 1, "estimating sends nothing"
+    assert chat_price_per_million("ft:gpt-4o-mini-2024-07-18:org::abc") == (0.30, 1.20)
+    assert chat_price_per_million("gpt-4o-mini-2024-07-18") == (price_in, price_out)
+    assert chat_price_per_million("llama-3-8b") is None

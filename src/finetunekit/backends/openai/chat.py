@@ -33,9 +33,10 @@ from finetunekit.atomic import write_json
 from finetunekit.errors import ConfigError, FinetunekitError
 from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
-from finetunekit.chat import ChatModel, Message
+from finetunekit.chat import ChatModel, Message, to_messages
 from finetunekit.answer_cache import AnswerCache, hash_request
 from finetunekit.backends.openai.client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
+from finetunekit.backends.openai.cost import AnswerCostEstimate, answer_cost_estimate
 from finetunekit.backends.openai.poll import say_to_stderr
 
 
@@ -196,6 +197,16 @@ class OpenAIChatModel(ChatModel):
         o = self.options
         return {"model": o.model, "temperature": o.temperature, "max_tokens": o.max_tokens, "seed": o.seed,
                 "endpoint": endpoint_of_options(o)}
+
+    def cost_estimate(self, conversations: Sequence[Any]) -> AnswerCostEstimate:
+        """What answering ``conversations`` would cost at most, sending nothing: only the
+        distinct ones the answer cache lacks count, at half price with ``batch``."""
+        batch = [to_messages(c, i) for i, c in enumerate(conversations)]
+        cache = self.cache
+        distinct = {hash_request(r): messages for r, messages in zip(self.cache_requests(batch), batch)
+                    if cache is None or cache.get_entry(r) is None}
+        o = self.options
+        return answer_cost_estimate(list(distinct.values()), model=o.model, max_tokens=o.max_tokens, batch=o.batch)
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:
         """One answer per conversation, in order (see :meth:`generate_scored`)."""
