@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 from finetunekit.backends.openai.batch_state import BatchRecord
 from finetunekit.testing.pytest_plugin import fake_openai  # noqa: F401 - the fixture
-from openai_helpers import fake_batch_chat
+from openai_helpers import fake_batch_chat, kill_child_once_polling
 
 CHILD = """
 import sys
@@ -28,23 +22,7 @@ chat.answer([f"Question number {i}?" for i in range(int(sys.argv[3]))])
 def test_kill_after_submission_then_rerun_reattaches_to_the_one_batch(fake_openai, pm, tmp_path):
     fake_openai.keep_next_batch_running()
     cache = tmp_path / "cache"
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "FAKE_KEY": fake_openai.api_key,
-           "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, fake_openai.url, str(cache), "50"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while fake_openai.count("batches.retrieve") < 3:
-            assert child.poll() is None, child.stderr.read().decode()
-            assert time.monotonic() < deadline, "the child never started polling its batch"
-            time.sleep(0.05)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.stderr.close()
+    kill_child_once_polling(fake_openai, CHILD, [fake_openai.url, str(cache), "50"], "batches.retrieve")
     [record_path] = BatchRecord.directory(cache).glob("*.json")
     record = json.loads(record_path.read_text())
     [batch_id] = fake_openai.batch_ids()
