@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from finetunekit.testing.fake_faults import ERROR_TYPES
+
 if TYPE_CHECKING:
     from finetunekit.testing.fake_state import FakeAPIState
 
@@ -282,7 +284,7 @@ class FakeBatches:
         response = None
         if status is not None:
             if body is None:
-                body = ApiError(status, message, code=code).body()
+                body = ApiError(status, message, code=code, type=ERROR_TYPES.get(status, "server_error")).body()
             response = {"status_code": status, "request_id": self.state.new_id("req"), "body": body}
         error = {"code": code, "message": message} if status is None else None
         return {"id": self.state.new_id("batch_req"), "custom_id": line["custom_id"], "response": response,
