@@ -57,3 +57,46 @@ def fake_chat(fake: Any, pm: Any, **options: Any) -> Any:
     options.setdefault("client", fake.client())
     options.setdefault("progress", False)
     return get_chat_model("openai", plugins=pm, **options)
+
+
+def fake_batch_chat(fake: Any, pm: Any, cache_dir: Any, **options: Any) -> Any:
+    """The "openai" chat model in batch mode on ``fake``, polling fast, its lines collected in
+    ``.lines`` (``progress=True`` so that they are said)."""
+    options.setdefault("client", fake.client(max_retries=3))
+    options.setdefault("batch_poll_interval_min", 0.001)
+    options.setdefault("batch_poll_interval_max", 0.002)
+    options.setdefault("progress", True)
+    chat = get_chat_model("openai", plugins=pm, batch=True, answer_cache_dir=str(cache_dir), **options)
+    chat.lines = []
+    chat.say = chat.lines.append
+    chat.sleep = lambda seconds: None
+    return chat
+
+
+def kill_child_once_polling(fake: Any, script: str, args: list[str], route: str, polls: int = 3) -> None:
+    """Run ``script`` (``python -c``, with ``FAKE_KEY`` holding the fake's key and this
+    checkout's sources first on the path) and SIGKILL it once the fake saw ``polls`` requests
+    of ``route`` (the child is waiting on its job or batch)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "FAKE_KEY": fake.api_key,
+           "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", script, *args], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while fake.count(route) < polls:
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, f"the child never polled {route}"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()

@@ -101,7 +101,7 @@ class ChatModel(Component, abc.ABC):
         todo = [i for i, entry in enumerate(found) if entry is None]
         if todo:
             for i, entry in zip(todo, self._generated([batch[i] for i in todo])):
-                if cache is not None:
+                if cache is not None and cache.get_entry(requests[i]) != entry:  # a backend may cache as it goes
                     cache.put(requests[i], *entry)
                 found[i] = entry
         return [self._judged(text, confidence, threshold) for text, confidence in found]  # type: ignore[misc]

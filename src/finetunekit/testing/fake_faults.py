@@ -26,6 +26,10 @@ ROUTES = (
     "jobs.checkpoints",
     "chat.completions",
     "models.list",
+    "batches.create",
+    "batches.retrieve",
+    "batches.list",
+    "batches.cancel",
 )
 
 ERROR_TYPES = {

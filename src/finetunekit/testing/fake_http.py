@@ -36,6 +36,10 @@ ROUTE_TABLE = [
     ("GET", r"/fine_tuning/jobs/(?P<id>[^/]+)/checkpoints", "jobs.checkpoints"),
     ("POST", r"(?:/deployments/[^/]+)?/chat/completions", "chat.completions"),
     ("GET", r"/models", "models.list"),
+    ("POST", r"/batches", "batches.create"),
+    ("GET", r"/batches", "batches.list"),
+    ("GET", r"/batches/(?P<id>[^/]+)", "batches.retrieve"),
+    ("POST", r"/batches/(?P<id>[^/]+)/cancel", "batches.cancel"),
 ]
 PREFIX = re.compile(r"^/(?:v1|openai)(?=/)")
 

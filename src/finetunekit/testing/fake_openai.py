@@ -8,9 +8,10 @@ Tests point a real ``openai.OpenAI`` client at it::
         client.chat.completions.create(model="gpt-4o-mini", messages=[...])
         assert fake.count("chat.completions", outcome="fault:429") == 2
 
-Jobs advance one status per ``jobs.retrieve`` (or only through :meth:`FakeOpenAI.advance`
-with ``advance="manual"``). Faults, job outcomes and the request log are described in
-:mod:`finetunekit.testing.fake_faults` and :mod:`finetunekit.testing.fake_jobs`.
+Jobs advance one status per ``jobs.retrieve``, batches one per ``batches.retrieve`` (or only
+through :meth:`FakeOpenAI.advance` with ``advance="manual"``). Faults, job and batch outcomes
+and the request log are described in :mod:`finetunekit.testing.fake_faults`,
+:mod:`finetunekit.testing.fake_jobs` and :mod:`finetunekit.testing.fake_batches`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any, Sequence
 
+from finetunekit.testing.fake_batches import BatchPlan, LineFailure
 from finetunekit.testing.fake_faults import FaultRule, FaultScript, LoggedRequest, RequestLog
 from finetunekit.testing.fake_http import FakeOpenAIHandler
 from finetunekit.testing.fake_jobs import JobPlan
@@ -161,8 +163,13 @@ class FakeOpenAI:
         self.plan_next_job(JobPlan.with_unknown_status(status))
 
     def advance(self, job_id: str | None = None, steps: int = 1) -> None:
-        """Move one job (default: all) ``steps`` statuses along its plan."""
+        """Move one job (default: all jobs and batches) ``steps`` statuses along its plan."""
         self.state.advance(job_id, steps)
+        if job_id is None:
+            with self.state.lock:
+                for batch in list(self.state.batches.batches.values()):
+                    for _ in range(steps):
+                        self.state.batches.step(batch)
 
     def complete_job(self, job_id: str, status: str = "succeeded") -> None:
         """Force ``job_id`` into the terminal ``status`` now."""
@@ -181,6 +188,71 @@ class FakeOpenAI:
     def file_bytes(self, file_id: str) -> bytes:
         """The stored bytes of an uploaded (or result) file."""
         return self.state.file_content(file_id)
+
+    # --------------------------------------------------------------- batches
+    def plan_next_batch(self, plan: BatchPlan) -> None:
+        """The next created batch follows ``plan`` (plans queue up in order)."""
+        with self.state.lock:
+            self.state.batches.next_plans.append(plan)
+
+    def slow_next_batch(self, polls: int) -> None:
+        """The next batch stays ``in_progress`` for ``polls`` retrievals, then completes."""
+        self.plan_next_batch(BatchPlan(polls_in_progress=polls))
+
+    def keep_next_batch_running(self) -> None:
+        """The next batch stays ``in_progress`` until :meth:`complete_batch` (or a cancel)."""
+        self.plan_next_batch(BatchPlan(polls_in_progress=None))
+
+    def expire_next_batch(self, answered: int = 0) -> None:
+        """The next batch ``expired``: its first ``answered`` lines ran, the rest did not
+        (``batch_expired`` in the error file)."""
+        self.plan_next_batch(BatchPlan(outcome="expired", answered=answered))
+
+    def cancel_next_batch(self, answered: int = 0) -> None:
+        """The next batch ends ``cancelled`` (on the provider's side) after ``answered`` lines."""
+        self.plan_next_batch(BatchPlan(outcome="cancelled", answered=answered))
+
+    def fail_next_batch(self, code: str = "invalid_request", message: str = "The batch input file is invalid.",
+                        line: int | None = None) -> None:
+        """The next batch ends ``failed`` (validation), with this ``errors.data`` entry."""
+        self.plan_next_batch(BatchPlan(outcome="failed", error={"code": code, "message": message, "line": line}))
+
+    def fail_next_batch_lines(self, failures: dict[int, LineFailure | int]) -> None:
+        """The next batch completes, but these input lines (0-based) fail: a :class:`LineFailure`,
+        or an HTTP status answered with a generic error."""
+        plan = {index: f if isinstance(f, LineFailure) else LineFailure(
+            f, "server_error" if f >= 500 else "invalid_request", f"The fake failed this request with {f}.")
+            for index, f in failures.items()}
+        self.plan_next_batch(BatchPlan(failed_lines=plan))
+
+    def complete_batch(self, batch_id: str, outcome: str = "completed") -> None:
+        """End ``batch_id`` with ``outcome`` now (its lines run as its plan says)."""
+        self.state.batches.finish(batch_id, outcome)
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        """The batch as the API shows it (without advancing it)."""
+        with self.state.lock:
+            return self.state.batches.get(batch_id).to_api()
+
+    def batch_ids(self) -> list[str]:
+        """Ids of every batch created, oldest first."""
+        with self.state.lock:
+            return list(self.state.batches.batches)
+
+    def batch_input(self, batch_id: str) -> list[dict[str, Any]]:
+        """The request lines of a batch's input file."""
+        with self.state.lock:
+            return list(self.state.batches.inputs[batch_id])
+
+    @property
+    def batches_created(self) -> int:
+        """Successfully created batches."""
+        return self.count("batches.create")
+
+    @property
+    def batch_lines_run(self) -> int:
+        """Chat completions answered inside batches (each batch line that ran)."""
+        return self.state.batches.lines_run
 
     # ------------------------------------------------------------------- log
     def count(self, route: str | None = None, outcome: str | None = "ok") -> int:
@@ -239,8 +311,20 @@ class FakeOpenAI:
             return state.job_checkpoints(params["id"], after, limit)
         if route == "chat.completions":
             return state.chat_completion(body if isinstance(body, dict) else {})
+        if route.startswith("batches."):
+            return self._dispatch_batch(route, params, body, after, limit)
         if route == "models.list":
             return {"object": "list", "data": [
                 {"id": model, "object": "model", "created": state.clock, "owned_by": "fake-org"}
                 for model in state.answers]}
         raise ApiError(404, f"Unknown route {route}")
+
+    def _dispatch_batch(self, route: str, params: dict[str, str], body: Any, after: str | None, limit: int) -> Any:
+        batches = self.state.batches
+        if route == "batches.create":
+            return batches.create(body if isinstance(body, dict) else {})
+        if route == "batches.list":
+            return batches.list(after, limit)
+        if route == "batches.retrieve":
+            return batches.retrieve(params["id"])
+        return batches.cancel(params["id"])

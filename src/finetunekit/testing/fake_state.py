@@ -1,4 +1,4 @@
-"""The state behind the fake OpenAI server: files, fine-tuning jobs and chat completions.
+"""The state behind the fake OpenAI server: files, fine-tuning jobs, chat completions, batches.
 
 Every response body is built by validating a dict with the ``openai`` SDK's own pydantic
 types and dumping it back, so a change in the SDK's contract breaks the fake loudly.
@@ -11,6 +11,7 @@ import itertools
 import threading
 from typing import Any, Mapping
 
+from finetunekit.testing.fake_batches import FakeBatches
 from finetunekit.testing.fake_jobs import (
     FakeJob,
     JobPlan,
@@ -96,6 +97,7 @@ class FakeAPIState:
         self.token_logprobs: dict[str, float] = {}  # scripted logprob per (stripped) token
         self._ids = itertools.count(1)
         self.clock = 1_700_000_000
+        self.batches = FakeBatches(self)
 
     def new_id(self, prefix: str) -> str:
         """A fresh, deterministic object id such as ``file-fake000001``."""

@@ -13,12 +13,18 @@ first occurrence of ``confidence_after`` — as the local chat model scores its 
 Logprobs are opt-in (some models and compatible servers reject them), so ``abstain_below``
 without ``logprobs=True`` is a :class:`~finetunekit.errors.ConfigError`, raised before any
 request is sent.
+
+With ``batch=True`` the uncached questions go through the Batch API instead (half the price,
+answers within 24 hours): one JSONL file of requests, one batch, polled until it ends, its
+answers put back in order (:mod:`finetunekit.backends.openai.batch`). The batch is recorded
+in the answer cache directory before anything is sent, so a killed run reattaches to it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import Field
@@ -27,9 +33,11 @@ from finetunekit.atomic import write_json
 from finetunekit.errors import ConfigError, FinetunekitError
 from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
-from finetunekit.chat import ChatModel, Message
+from finetunekit.chat import ChatModel, Message, to_messages
 from finetunekit.answer_cache import AnswerCache, hash_request
 from finetunekit.backends.openai.client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
+from finetunekit.backends.openai.cost import AnswerCostEstimate, answer_cost_estimate
+from finetunekit.backends.openai.poll import say_to_stderr
 
 
 class ChatRequestError(FinetunekitError):
@@ -136,6 +144,29 @@ class OpenAIChatModel(ChatModel):
             default=None, description="Score the tokens after the first occurrence of this text (e.g. the answer's "
             "fixed opening); unset = from the first token.",
         )
+        batch: bool = option(
+            affects_result=False, default=False, description="Send uncached questions through the Batch API "
+            "(half price, answers within 24 h; needs answer_cache_dir, where the batch is recorded so a killed "
+            "run reattaches).",
+        )
+        batch_retries: int = option(
+            affects_result=False, default=2, ge=0, le=10, description="Batch mode: further, smaller batches for "
+            "the requests that failed with a retryable error (429, 5xx, timeout, batch expired).",
+        )
+        batch_max_requests: int = option(
+            affects_result=False, default=50_000, ge=1, le=50_000, description="Batch mode: most requests per "
+            "batch (the API takes 50,000 and 200 MB); more questions make several batches.",
+        )
+        batch_poll_interval_min: float = option(
+            affects_result=False, default=10.0, gt=0, description="Batch mode: seconds between polls after a change.",
+        )
+        batch_poll_interval_max: float = option(
+            affects_result=False, default=300.0, gt=0, description="Batch mode: longest wait between polls.",
+        )
+
+    #: where batch progress lines go, and how to wait between polls (tests may replace them)
+    say: Callable[[str], None] = staticmethod(say_to_stderr)
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
 
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
@@ -167,6 +198,16 @@ class OpenAIChatModel(ChatModel):
         return {"model": o.model, "temperature": o.temperature, "max_tokens": o.max_tokens, "seed": o.seed,
                 "endpoint": endpoint_of_options(o)}
 
+    def cost_estimate(self, conversations: Sequence[Any]) -> AnswerCostEstimate:
+        """What answering ``conversations`` would cost at most, sending nothing: only the
+        distinct ones the answer cache lacks count, at half price with ``batch``."""
+        batch = [to_messages(c, i) for i, c in enumerate(conversations)]
+        cache = self.cache
+        distinct = {hash_request(r): messages for r, messages in zip(self.cache_requests(batch), batch)
+                    if cache is None or cache.get_entry(r) is None}
+        o = self.options
+        return answer_cost_estimate(list(distinct.values()), model=o.model, max_tokens=o.max_tokens, batch=o.batch)
+
     def generate(self, conversations: list[list[Message]]) -> list[str]:
         """One answer per conversation, in order (see :meth:`generate_scored`)."""
         return [text for text, _ in self.generate_scored(conversations)]
@@ -179,6 +220,8 @@ class OpenAIChatModel(ChatModel):
             raise ConfigError("OpenAIChatModel gives no confidence scores without logprobs=true, so abstain_below "
                               "cannot be used; set the chat option logprobs = true")
         requests = self.cache_requests(conversations)
+        if self.options.batch:
+            return self._generate_batch(conversations, requests)
         answers: list[tuple[str, float | None] | None] = [None] * len(requests)
         pending: dict[str, list[int]] = {}  # request hash -> positions waiting for it
         for index in range(len(requests)):
@@ -223,17 +266,39 @@ class OpenAIChatModel(ChatModel):
                 f"{len(failures)} request(s) to {endpoint_of(client)} failed after {self.options.max_retries} "
                 f"retries, {missing} conversation(s) unanswered{kept}. First error: {first}", len(failures))
 
-    def _ask(self, client: Any, messages: list[Message]) -> tuple[str, float | None]:
+    def _generate_batch(self, conversations: list[list[Message]],
+                        requests: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
+        """Answer through the Batch API: one request per distinct conversation, each cached."""
+        from finetunekit.backends.openai.batch import BatchRunner
+        from finetunekit.backends.openai.batch_state import BatchRequest
+
+        if self.cache is None:
+            raise ConfigError("the openai chat model's batch mode needs answer_cache_dir: the batch is recorded there "
+                              "before it is sent, so a killed run reattaches instead of paying twice")
+        unique: dict[str, BatchRequest] = {}
+        for messages, request in zip(conversations, requests):
+            key = hash_request(request)
+            if key not in unique:
+                unique[key] = BatchRequest(f"q{len(unique)}-{key[:12]}", request, self.request_body(messages))
+        answers = BatchRunner(self, self.client, self.cache).run(list(unique.values()))
+        return [answers[hash_request(request)] for request in requests]
+
+    def request_body(self, messages: list[Message]) -> dict[str, Any]:
+        """The ``chat.completions.create`` arguments for ``messages`` (also a batch line's body)."""
         o = self.options
-        extra: dict[str, Any] = {}
+        body: dict[str, Any] = {"model": o.model, "messages": messages, "temperature": o.temperature}
         if o.max_tokens is not None:
-            extra["max_tokens"] = o.max_tokens
+            body["max_tokens"] = o.max_tokens
         if o.seed is not None:
-            extra["seed"] = o.seed
+            body["seed"] = o.seed
         if o.logprobs:
-            extra["logprobs"] = True
-        response = client.chat.completions.create(model=o.model, messages=messages, temperature=o.temperature,
-                                                  **extra)
+            body["logprobs"] = True
+        return body
+
+    def read_completion(self, response: Any) -> tuple[str, float | None]:
+        """``(answer, confidence)`` of a ``ChatCompletion`` (a refusal is the answer when there is
+        no content; the confidence is ``None`` without logprobs)."""
+        o = self.options
         choice = response.choices[0]
         message = choice.message
         refused = not message.content and bool(getattr(message, "refusal", None))
@@ -241,6 +306,9 @@ class OpenAIChatModel(ChatModel):
         scored = getattr(choice, "logprobs", None) if o.logprobs else None
         tokens = getattr(scored, "refusal" if refused else "content", None) if scored is not None else None
         return text, token_confidence(tokens or [], o.confidence_after, o.confidence_tokens)
+
+    def _ask(self, client: Any, messages: list[Message]) -> tuple[str, float | None]:
+        return self.read_completion(client.chat.completions.create(**self.request_body(messages)))
 
 
 @hookimpl

@@ -6,19 +6,28 @@ stored in options, files, logs or messages. ``openai`` is imported lazily.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.parse
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import Field, field_validator
 
 from finetunekit.component import ComponentOptions, option
-from finetunekit.errors import ConfigError, MissingDependencyError
+from finetunekit.errors import ConfigError, FinetunekitError, MissingDependencyError
 
 #: Placeholder key sent to OpenAI-compatible servers that need none (vLLM, llama.cpp, Ollama).
 NO_KEY = "no-key-needed"
 #: The endpoint the SDK uses when neither ``base_url`` nor ``OPENAI_BASE_URL`` names one.
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+
+class OpenAIRequestError(FinetunekitError):
+    """An API request failed after the SDK's retries (message redacted of the API key)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, request_id: str | None = None) -> None:
+        self.status_code, self.request_id = status_code, request_id
+        super().__init__(message)
 
 
 class OpenAIConnectionOptions(ComponentOptions):
@@ -97,3 +106,18 @@ def api_key_of(client: Any) -> str | None:
     """The key a client holds (used only to redact it from messages)."""
     key = getattr(client, "api_key", None)
     return key if isinstance(key, str) else None
+
+
+@contextlib.contextmanager
+def api_errors(client: Any) -> Iterator[None]:
+    """Turn the SDK's errors into :class:`OpenAIRequestError` with the key redacted."""
+    import openai
+
+    try:
+        yield
+    except openai.APIError as exc:
+        message = redact(f"{type(exc).__name__}: {exc}", api_key_of(client))
+        raise OpenAIRequestError(
+            f"OpenAI API request failed after retries ({endpoint_of(client)}): {message}",
+            status_code=getattr(exc, "status_code", None), request_id=getattr(exc, "request_id", None),
+        ) from None

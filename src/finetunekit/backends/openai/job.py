@@ -17,7 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from finetunekit.atomic import write_json
-from finetunekit.errors import ConfigError, DataError, FinetunekitError, TrainingError
+from finetunekit.backends.openai.client import OpenAIRequestError
+from finetunekit.errors import ConfigError, DataError, TrainingError
+
+__all__ = ["InvalidExamplesError", "JobState", "OpenAIJobCancelledError", "OpenAIJobError", "OpenAIJobFailedError",
+           "OpenAIRequestError", "STATE_FILE", "examples_bytes", "sha256", "validate", "validation_errors"]
 
 STATE_FILE = "openai_job.json"
 MAX_LISTED_ERRORS = 5
@@ -32,14 +36,6 @@ class InvalidExamplesError(DataError):
         more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""
         super().__init__(f"{what} examples have {len(errors)} error(s), nothing was uploaded: {shown}{more}",
                          path=path)
-
-
-class OpenAIRequestError(FinetunekitError):
-    """An API request failed after the SDK's retries (message redacted of the API key)."""
-
-    def __init__(self, message: str, *, status_code: int | None = None, request_id: str | None = None) -> None:
-        self.status_code, self.request_id = status_code, request_id
-        super().__init__(message)
 
 
 class OpenAIJobError(TrainingError):

@@ -7,10 +7,9 @@ Rerunning with the same ``run_dir`` reattaches to the recorded job; nothing is p
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Union
+from typing import Any, Callable, Literal, Union
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
@@ -19,11 +18,9 @@ from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
 from finetunekit.backends.openai.client import (
     OpenAIConnectionOptions,
-    api_key_of,
+    api_errors,
     build_client,
-    endpoint_of,
     endpoint_of_options,
-    redact,
 )
 from finetunekit.training import FineTunedModel, Trainer
 from finetunekit.backends.openai.cost import DryRunReport, dry_run_report
@@ -33,7 +30,6 @@ from finetunekit.backends.openai.job import (
     JobState,
     OpenAIJobCancelledError,
     OpenAIJobFailedError,
-    OpenAIRequestError,
     examples_bytes,
     sha256,
     validate,
@@ -96,7 +92,7 @@ class OpenAITrainer(Trainer):
             if validation is not None:
                 self._refuse_invalid(validation, run_dir / "validation.jsonl", "validation")
         client = build_client(options)
-        with self._api_errors(client):
+        with api_errors(client):
             if state is None:
                 state = JobState(base_model=options.model, endpoint=settings["endpoint"], settings=settings,
                                  training_sha256=sha256(train_bytes), validation_sha256=sha256(valid_bytes))
@@ -137,7 +133,7 @@ class OpenAITrainer(Trainer):
         if state is None or state.job_id is None:
             raise FileNotFoundError(f"{run_dir / STATE_FILE} records no OpenAI job to cancel")
         client = build_client(self.options)
-        with self._api_errors(client):
+        with api_errors(client):
             job = client.fine_tuning.jobs.cancel(state.job_id)
         state.status = str(job.status)
         state.save(run_dir)
@@ -232,20 +228,6 @@ class OpenAITrainer(Trainer):
         write_json(run_dir / "fine_tuned_model.json", result.model_dump(mode="json"))
         self.say(f"[openai] fine-tuned model {result.model} ({job.trained_tokens} trained tokens)")
         return result
-
-    @contextlib.contextmanager
-    def _api_errors(self, client: Any) -> Iterator[None]:
-        """Turn the SDK's errors into :class:`OpenAIRequestError` with the key redacted."""
-        import openai
-
-        try:
-            yield
-        except openai.APIError as exc:
-            message = redact(f"{type(exc).__name__}: {exc}", api_key_of(client))
-            raise OpenAIRequestError(
-                f"OpenAI API request failed after retries ({endpoint_of(client)}): {message}",
-                status_code=getattr(exc, "status_code", None), request_id=getattr(exc, "request_id", None),
-            ) from None
 
 
 @hookimpl
