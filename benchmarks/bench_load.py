@@ -16,10 +16,12 @@ slows all of them alike), each command in its own process:
   pandas      (--pandas) ``pandas.read_json(FILE, lines=True, nrows=PREFIX)`` + the same cleaning,
               on a prefix (the whole file needs ~13 GB), compared per row
 
-Reported: the best wall time of each over the rounds, its ratio to the floor's best, and peak RSS
-(the process, and for the parallel scan also its largest worker × the number of workers: an upper
-bound of the sum, since forked workers share their parent's pages). The children check that the
-parallel scan returns the same sample and reports as the sequential pass.
+Reported: the best wall time of each over the rounds and its ratio to the floor's best; CPU
+seconds (user + system, workers included) and their ratio, which a machine busy with other jobs
+distorts less than wall time; peak RSS (the process, and for the parallel scan also its largest
+worker × the number of workers: an upper bound of the sum, since forked workers share their
+parent's pages). The children check that the parallel scan returns the same sample and reports
+as the sequential pass.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def measure(command: list[str], stdout: int | None = subprocess.PIPE, env: dict[
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command} failed with status {status}")
     result = json.loads(output) if output.strip() else {}
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, **result}
+    cpu = usage.ru_utime + usage.ru_stime  # the child's and its reaped children's (workers')
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mib": usage.ru_maxrss / 1024, **result}
 
 
 # ------------------------------------------------------------------ children
@@ -84,7 +87,7 @@ def child_finetunekit(path: str, parallel: bool) -> dict:
     rows = sample.records()
     report, load = sample.clean_report, sample.load_report
     digest = __import__("hashlib").sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "rows": report.rows_in,
         "rows_kept": report.rows_out,
@@ -93,7 +96,10 @@ def child_finetunekit(path: str, parallel: bool) -> dict:
         "text_normalized": report.text_normalized,
         "lines_read": load.lines_read,
         "sample_sha256": digest,
-        "worker_peak_rss_mib": workers,
+        "own_peak_rss_mib": own.ru_maxrss / 1024,
+        "worker_peak_rss_mib": workers.ru_maxrss / 1024,
+        "own_cpu_s": own.ru_utime + own.ru_stime,
+        "workers_cpu_s": workers.ru_utime + workers.ru_stime,
     }
 
 
@@ -118,10 +124,10 @@ def child_pandas(path: str, prefix: int) -> dict:
 
 
 def table(best: dict[str, dict], rows: int, prefix: int) -> str:
-    floor = best["floor"]["wall_s"]
+    floor, floor_cpu = best["floor"]["wall_s"], best["floor"]["cpu_s"]
     lines = [
-        "| run | rows read | best wall s | × `gzip -dc` | peak RSS MiB |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| run | rows read | best wall s | × `gzip -dc` | CPU s (all processes) | × `gzip -dc` CPU | peak RSS MiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     labels = {
         "floor": "`gzip -dc FILE > /dev/null`",
@@ -135,11 +141,14 @@ def table(best: dict[str, dict], rows: int, prefix: int) -> str:
         r = best[name]
         n = prefix if name == "pandas" else rows
         ratio = (r["wall_s"] / n) / (floor / rows)
-        rss = f"{r['peak_rss_mib']:.0f}"
+        cpu_ratio = (r["cpu_s"] / n) / (floor_cpu / rows)
+        rss = f"{r.get('own_peak_rss_mib', r['peak_rss_mib']):.0f}"
         if name == "parallel":
             workers = r.get("workers", 0)
             rss += f" + {workers} × {r['worker_peak_rss_mib']:.0f} (workers)"
-        lines.append(f"| {label} | {n:,} | {r['wall_s']:.1f} | {ratio:.2f} | {rss} |")
+        lines.append(
+            f"| {label} | {n:,} | {r['wall_s']:.1f} | {ratio:.2f} | {r['cpu_s']:.1f} | {cpu_ratio:.2f} | {rss} |"
+        )
     return "\n".join(lines)
 
 
@@ -202,7 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     ))
     print(table(best, rows, prefix))
     ours = best["parallel"]
-    total_rss = ours["peak_rss_mib"] + workers * ours["worker_peak_rss_mib"]
+    total_rss = ours["own_peak_rss_mib"] + workers * ours["worker_peak_rss_mib"]
+    cores = (workers or 0) + 1
+    print(
+        f"CPU: gzip -dc {best['floor']['cpu_s']:.1f} s; sequential {best['sequential']['cpu_s']:.1f} s; parallel "
+        f"{ours['cpu_s']:.1f} s (main process {ours['own_cpu_s']:.1f} s incl. its reader thread, workers "
+        f"{ours['workers_cpu_s']:.1f} s); parallel CPU / {cores} cores = {ours['cpu_s'] / cores:.1f} s "
+        f"= {ours['cpu_s'] / cores / best['floor']['cpu_s']:.2f}× gzip -dc's CPU (the wall time an idle "
+        f"{cores}-core machine would allow at best)"
+    )
     ratio = ours["wall_s"] / best["floor"]["wall_s"]
     print(
         f"\ntargets: time ≤ 1.0× gzip -dc: {ratio:.2f}× ({'met' if ratio <= 1.0 else 'MISSED'}); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import html
 import json
 import random
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from finetunekit.builtin.amazon import AMAZON_TITLES_CLEANING
 from finetunekit.data import Dataset, scan
-from finetunekit.data.cleaning import CleanOptions
+from finetunekit.data.cleaning import CleanOptions, normalize_text
 from finetunekit.data.sampling import reservoir_sample
 from finetunekit.data.scan import ScanPlan, SequentialPassNeeded, scan_sample
 from finetunekit.data.sources import normalize_columns
@@ -250,3 +251,22 @@ def algorithm_r(items, n, seed):
 @given(total=st.integers(0, 10_000), n=st.integers(0, 600), seed=st.integers(0, 2**32))
 def test_reservoir_sample_is_algorithm_r(total, n, seed):
     assert reservoir_sample(iter(range(total)), n, seed) == algorithm_r(range(total), n, seed)
+
+
+def plain_normalize(text, remove=None):
+    """``normalize_text`` by its definition: unescape, cut, collapse whitespace, until stable."""
+    for _ in range(10):
+        once = html.unescape(text)
+        once = remove.sub(" ", once) if remove is not None else once
+        once = " ".join(once.split())
+        if once == text:
+            break
+        text = once
+    return text
+
+
+@settings(max_examples=300)
+@given(text=st.one_of(st.text(), TEXT), cut=st.booleans())
+def test_normalize_text_keeps_its_definition(text, cut):
+    remove = AMAZON_TITLES_CLEANING.remove_patterns[0] if cut else None
+    assert normalize_text(text, remove) == plain_normalize(text, remove)

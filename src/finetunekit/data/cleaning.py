@@ -81,7 +81,9 @@ def _normalize_once(text: str, remove: re.Pattern[str] | None) -> str:
         text = html.unescape(text)
     if remove is not None:
         text = remove.sub(" ", text)
-    return " ".join(text.split())
+    if "  " in text or text[:1] == " " or text[-1:] == " " or not text.isprintable():
+        return " ".join(text.split())
+    return text  # no whitespace but single inner spaces (all other whitespace is unprintable)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -212,7 +212,9 @@ class Dataset:
         """``min(n, len(self))`` rows drawn uniformly without replacement, in source order.
 
         Deterministic for a given ``seed``. Streams this dataset once (on first use) and keeps
-        only the sample; later passes reuse it.
+        only the sample; later passes reuse it. Over a JSON Lines file of 32 MiB or more
+        (optionally cleaned) on a machine with several CPUs, that pass runs on all of them
+        (:mod:`finetunekit.data.scan`), with the same rows, reports and errors.
         """
         sampling.check_count(n, "n")
         cache: list[Dataset] = []
