@@ -1,17 +1,27 @@
 #!/usr/bin/env python
-"""Load, clean and sample a full-size AmazonTitles file: finetunekit against two baselines.
+"""Load → clean → sample(500) on a full-size AmazonTitles file: before / after / ``gzip -dc``, in one run.
 
-    python benchmarks/bench_load.py                 # 2,248,619 rows (~1.8 GB JSON, gzip)
-    python benchmarks/bench_load.py --rows 100000   # a quick run
+    python benchmarks/bench_load.py                      # 2,248,619 rows (~1.8 GB JSON, gzip), best of 3
+    python benchmarks/bench_load.py --rows 200000 --repeats 1   # a quick run
+    python benchmarks/bench_load.py --before-src /tmp/before/src  # "before" from another checkout's src/
 
-Generates the synthetic corpus once (cached under benchmarks/.cache/), then measures, each in
-its own process (wall time, and peak RSS from ``os.wait4``):
+Generates the synthetic corpus once (cached under benchmarks/.cache/, or give --corpus FILE), then
+runs, in rounds (each round runs every command once, one after the other, so that a busy machine
+slows all of them alike), each command in its own process:
 
-  (a) floor       ``gzip -dc FILE > /dev/null``
-  (b) finetunekit ``Dataset.load(FILE).clean().sample(500, seed=42)`` over the whole file
-  (c) pandas      ``pandas.read_json(FILE, lines=True, nrows=PREFIX)`` + the same cleaning +
-                  ``.sample(500, random_state=42)``, on a prefix (the whole file needs ~13 GB),
-                  compared per million rows.
+  floor       ``gzip -dc FILE > /dev/null``
+  sequential  ``Dataset.load(FILE).clean().sample(500, seed=42)`` read by the sequential pass
+              (today's loader; from --before-src if given, else this tree with the parallel scan off)
+  parallel    the same call, which on a big file uses the parallel scan (finetunekit.data.scan)
+  pandas      (--pandas) ``pandas.read_json(FILE, lines=True, nrows=PREFIX)`` + the same cleaning,
+              on a prefix (the whole file needs ~13 GB), compared per row
+
+Reported: the best wall time of each over the rounds and its ratio to the floor's best; CPU
+seconds (user + system, workers included) and their ratio, which a machine busy with other jobs
+distorts less than wall time; peak RSS (the process, and for the parallel scan also its largest
+worker × the number of workers: an upper bound of the sum, since forked workers share their
+parent's pages). The children check that the parallel scan returns the same sample and reports
+as the sequential pass.
 """
 
 from __future__ import annotations
@@ -41,33 +51,56 @@ def corpus(rows: int, seed: int) -> Path:
     return path
 
 
-def measure(command: list[str], stdout: int | None = subprocess.PIPE) -> dict:
+def measure(command: list[str], stdout: int | None = subprocess.PIPE, env: dict[str, str] | None = None) -> dict:
     """Run ``command``; return wall seconds, peak RSS (MiB) and its JSON stdout if any.
 
     Linux counts the memory a child had before ``exec`` (this launcher's, ~10 MiB) in its peak.
     """
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=stdout)
+    process = subprocess.Popen(command, stdout=stdout, env=env)
     output = process.stdout.read() if process.stdout else b""
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command} failed with status {status}")
     result = json.loads(output) if output.strip() else {}
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, **result}
+    cpu = usage.ru_utime + usage.ru_stime  # the child's and its reaped children's (workers')
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mib": usage.ru_maxrss / 1024, **result}
 
 
 # ------------------------------------------------------------------ children
 
 
-def child_finetunekit(path: str) -> dict:
+def child_finetunekit(path: str, parallel: bool) -> dict:
+    import resource
+
     from finetunekit.data import Dataset
 
-    cleaned = Dataset.load(path, progress=False).clean()
-    sample = cleaned.sample(SAMPLE, seed=SEED)
+    if not parallel:
+        try:
+            from finetunekit.data import scan
+        except ImportError:  # --before-src: a tree without the parallel scan
+            pass
+        else:
+            scan.MIN_FILE_BYTES = float("inf")  # the sequential pass, as before the scan existed
+    sample = Dataset.load(path, progress=False).clean().sample(SAMPLE, seed=SEED)
     rows = sample.records()
-    report = sample.clean_report
-    return {"rows": report.rows_in, "rows_kept": report.rows_out, "sampled": len(rows), "removed": report.removed}
+    report, load = sample.clean_report, sample.load_report
+    digest = __import__("hashlib").sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "rows": report.rows_in,
+        "rows_kept": report.rows_out,
+        "sampled": len(rows),
+        "removed": dict(sorted(report.removed.items())),
+        "text_normalized": report.text_normalized,
+        "lines_read": load.lines_read,
+        "sample_sha256": digest,
+        "own_peak_rss_mib": own.ru_maxrss / 1024,
+        "worker_peak_rss_mib": workers.ru_maxrss / 1024,
+        "own_cpu_s": own.ru_utime + own.ru_stime,
+        "workers_cpu_s": workers.ru_utime + workers.ru_stime,
+    }
 
 
 def child_pandas(path: str, prefix: int) -> dict:
@@ -76,21 +109,12 @@ def child_pandas(path: str, prefix: int) -> dict:
 
     import pandas as pd
 
-    from finetunekit.builtin.amazon import AMAZON_TITLES_CLEANING
-
-    DEFAULT_JUNK_CONTENTS = AMAZON_TITLES_CLEANING.junk_contents
-
     frame = pd.read_json(path, lines=True, nrows=prefix, dtype=False)
     rows = len(frame)
     for column in ("title", "content"):
         text = frame[column].fillna("").astype(str).map(html.unescape)
         frame[column] = text.str.replace(r"\s+", " ", regex=True).str.strip()
     frame = frame[(frame["title"] != "") & (frame["content"] != "")]
-    junk_exact = {j.casefold() for j in DEFAULT_JUNK_CONTENTS if isinstance(j, str)}
-    junk = frame["content"].str.casefold().isin(junk_exact)
-    for pattern in (j for j in DEFAULT_JUNK_CONTENTS if not isinstance(j, str)):
-        junk |= frame["content"].str.fullmatch(pattern)
-    frame = frame[~junk]
     frame = frame[~frame["title"].str.casefold().duplicated()]
     sample = frame.sample(min(SAMPLE, len(frame)), random_state=SEED)
     return {"rows": rows, "rows_kept": len(frame), "sampled": len(sample)}
@@ -99,63 +123,110 @@ def child_pandas(path: str, prefix: int) -> dict:
 # -------------------------------------------------------------------- report
 
 
-def table(results: dict[str, dict], rows: int, prefix: int) -> str:
-    floor = results["floor"]
-    per_million = lambda r, n: r["wall_s"] / n * 1e6  # noqa: E731
+def table(best: dict[str, dict], rows: int, prefix: int) -> str:
+    floor, floor_cpu = best["floor"]["wall_s"], best["floor"]["cpu_s"]
     lines = [
-        "| run | rows read | wall s | s per M rows | × floor (per row) | peak RSS MiB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| run | rows read | best wall s | × `gzip -dc` | CPU s (all processes) | × `gzip -dc` CPU | peak RSS MiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, label, n in (
-        ("floor", "(a) `gzip -dc FILE > /dev/null`", rows),
-        ("finetunekit", "(b) finetunekit load → clean → sample(500)", rows),
-        ("pandas", f"(c) pandas read_json + clean, first {prefix:,} rows", prefix),
-    ):
-        r = results[name]
-        ratio = per_million(r, n) / per_million(floor, rows)
+    labels = {
+        "floor": "`gzip -dc FILE > /dev/null`",
+        "sequential": "before: sequential pass (today's loader)",
+        "parallel": "after: parallel scan",
+        "pandas": f"pandas read_json + clean, first {prefix:,} rows (per row)",
+    }
+    for name, label in labels.items():
+        if name not in best:
+            continue
+        r = best[name]
+        n = prefix if name == "pandas" else rows
+        ratio = (r["wall_s"] / n) / (floor / rows)
+        cpu_ratio = (r["cpu_s"] / n) / (floor_cpu / rows)
+        rss = f"{r.get('own_peak_rss_mib', r['peak_rss_mib']):.0f}"
+        if name == "parallel":
+            workers = r.get("workers", 0)
+            rss += f" + {workers} × {r['worker_peak_rss_mib']:.0f} (workers)"
         lines.append(
-            f"| {label} | {n:,} | {r['wall_s']:.1f} | {per_million(r, n):.1f} | {ratio:.2f} | {r['peak_rss_mib']:.0f} |"
+            f"| {label} | {n:,} | {r['wall_s']:.1f} | {ratio:.2f} | {r['cpu_s']:.1f} | {cpu_ratio:.2f} | {rss} |"
         )
-    pandas = results["pandas"]
-    lines.append(
-        f"\npandas extrapolated to {rows:,} rows: ~{per_million(pandas, prefix) * rows / 1e6:.0f} s and "
-        f"~{pandas['peak_rss_mib'] * rows / prefix / 1024:.1f} GiB peak (linear in rows)."
-    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=FULL_ROWS, help="rows in the generated corpus")
-    parser.add_argument("--prefix", type=int, default=200_000, help="rows pandas reads (capped at --rows)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated corpus")
+    parser.add_argument("--corpus", type=Path, help="use this .json.gz instead of generating one")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (best of)")
+    parser.add_argument("--before-src", type=Path, help="run 'sequential' from this src/ directory (e.g. a checkout of main)")
+    parser.add_argument("--pandas", action="store_true", help="also measure pandas on a prefix")
+    parser.add_argument("--prefix", type=int, default=200_000, help="rows pandas reads (capped at --rows)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         kind, path, *rest = args.child
-        result = child_finetunekit(path) if kind == "finetunekit" else child_pandas(path, int(rest[0]))
+        if kind == "pandas":
+            result = child_pandas(path, int(rest[0]))
+        else:
+            result = child_finetunekit(path, parallel=kind == "parallel")
         print(json.dumps(result))
         return 0
 
-    path = corpus(args.rows, args.seed)
-    prefix = min(args.prefix, args.rows)
+    path = args.corpus or corpus(args.rows, args.seed)
     me = [sys.executable, str(Path(__file__).resolve()), "--child"]
-    results = {
-        "floor": measure(["gzip", "-dc", str(path)], stdout=subprocess.DEVNULL),
-        "finetunekit": measure([*me, "finetunekit", str(path)]),
-        "pandas": measure([*me, "pandas", str(path), str(prefix)]),
+    before_env = None
+    if args.before_src:
+        before_env = {**os.environ, "PYTHONPATH": f"{args.before_src.resolve()}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    from finetunekit.data import scan
+
+    workers = scan.choose_workers(path) or 0
+    commands = {
+        "floor": lambda: measure(["gzip", "-dc", str(path)], stdout=subprocess.DEVNULL),
+        "sequential": lambda: measure([*me, "sequential", str(path)], env=before_env),
+        "parallel": lambda: {**measure([*me, "parallel", str(path)]), "workers": workers},
     }
-    print(f"file: {path} ({path.stat().st_size / 1e6:.0f} MB gzip), {os.cpu_count()} CPUs")
-    print(f"finetunekit: {results['finetunekit']}")
-    print(f"pandas: {results['pandas']}")
-    print(table(results, args.rows, prefix))
-    floor, ours = results["floor"], results["finetunekit"]
-    print(
-        f"\ntargets: peak < 1024 MiB: {ours['peak_rss_mib']:.0f} MiB "
-        f"({'met' if ours['peak_rss_mib'] < 1024 else 'MISSED'}); time ≤ 3× floor: "
-        f"{ours['wall_s'] / floor['wall_s']:.2f}× ({'met' if ours['wall_s'] <= 3 * floor['wall_s'] else 'MISSED'})"
+    rounds: list[dict[str, dict]] = []
+    for round_no in range(args.repeats):
+        results = {name: run() for name, run in commands.items()}
+        rounds.append(results)
+        print(f"round {round_no + 1}: " + ", ".join(f"{k} {v['wall_s']:.1f} s" for k, v in results.items()), file=sys.stderr)
+    best = {name: min((r[name] for r in rounds), key=lambda r: r["wall_s"]) for name in commands}
+    rows = best["sequential"]["lines_read"]
+    prefix = min(args.prefix, rows)
+    if args.pandas:
+        best["pandas"] = measure([*me, "pandas", str(path), str(prefix)])
+    same = all(
+        r["parallel"][key] == r["sequential"][key]
+        for r in rounds
+        for key in ("rows", "rows_kept", "removed", "text_normalized", "lines_read", "sample_sha256")
     )
-    return 0
+    print(f"file: {path} ({path.stat().st_size / 1e6:.0f} MB gzip, {rows:,} lines), {os.cpu_count()} CPUs, "
+          f"{workers} workers, best of {args.repeats}")
+    print(f"sequential: {best['sequential']}")
+    print(f"parallel: {best['parallel']}")
+    print(f"same sample and clean report in every round: {same}")
+    print("per round (× gzip -dc): " + "; ".join(
+        f"sequential {r['sequential']['wall_s'] / r['floor']['wall_s']:.2f}, parallel {r['parallel']['wall_s'] / r['floor']['wall_s']:.2f}"
+        for r in rounds
+    ))
+    print(table(best, rows, prefix))
+    ours = best["parallel"]
+    total_rss = ours["own_peak_rss_mib"] + workers * ours["worker_peak_rss_mib"]
+    cores = (workers or 0) + 1
+    print(
+        f"CPU: gzip -dc {best['floor']['cpu_s']:.1f} s; sequential {best['sequential']['cpu_s']:.1f} s; parallel "
+        f"{ours['cpu_s']:.1f} s (main process {ours['own_cpu_s']:.1f} s incl. its reader thread, workers "
+        f"{ours['workers_cpu_s']:.1f} s); parallel CPU / {cores} cores = {ours['cpu_s'] / cores:.1f} s "
+        f"= {ours['cpu_s'] / cores / best['floor']['cpu_s']:.2f}× gzip -dc's CPU (the wall time an idle "
+        f"{cores}-core machine would allow at best)"
+    )
+    ratio = ours["wall_s"] / best["floor"]["wall_s"]
+    print(
+        f"\ntargets: time ≤ 1.0× gzip -dc: {ratio:.2f}× ({'met' if ratio <= 1.0 else 'MISSED'}); "
+        f"peak < 1024 MiB (process + workers, upper bound): {total_rss:.0f} MiB ({'met' if total_rss < 1024 else 'MISSED'}); "
+        f"same rows as the sequential pass: {'yes' if same else 'NO'}"
+    )
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

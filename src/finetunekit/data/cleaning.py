@@ -81,7 +81,9 @@ def _normalize_once(text: str, remove: re.Pattern[str] | None) -> str:
         text = html.unescape(text)
     if remove is not None:
         text = remove.sub(" ", text)
-    return " ".join(text.split())
+    if "  " in text or text[:1] == " " or text[-1:] == " " or not text.isprintable():
+        return " ".join(text.split())
+    return text  # no whitespace but single inner spaces (all other whitespace is unprintable)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,20 +141,11 @@ class Cleaner:
     def apply(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Yield the cleaned rows that pass every rule (new dicts; the input is not modified)."""
         report = self.report
-        rule_broken = self._rule_broken
         for row in rows:
-            report.rows_in += 1
-            cleaned = row.copy()
-            changed = False
-            for key, value in row.items():
-                if type(value) is str:
-                    new = normalize_text(value, self._remove)
-                    if new is not value:
-                        cleaned[key] = new
-                        changed = True
-            if changed:
-                report.text_normalized += 1
-            rule = rule_broken(cleaned)
+            cleaned = self.normalize(row)
+            rule = self.rule_broken(cleaned)
+            if rule is None:
+                rule = self.duplicate(self.title_key(cleaned))
             if rule is not None:
                 report.remove(rule)
                 continue
@@ -160,8 +153,28 @@ class Cleaner:
             yield cleaned
         report.complete = True
 
-    def _rule_broken(self, row: dict[str, Any]) -> str | None:
-        """The first rule ``row`` breaks, or ``None``; records the title of a kept row."""
+    def normalize(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``row`` with every string normalised; counts the row in (and as normalised if so)."""
+        report = self.report
+        report.rows_in += 1
+        cleaned = row.copy()
+        changed = False
+        remove = self._remove
+        for key, value in row.items():
+            if type(value) is str:
+                new = normalize_text(value, remove)
+                if new is not value:
+                    cleaned[key] = new
+                    changed = True
+        if changed:
+            report.text_normalized += 1
+        return cleaned
+
+    def rule_broken(self, row: dict[str, Any]) -> str | None:
+        """The first rule that needs no memory of other rows that ``row`` breaks, or ``None``.
+
+        Every rule but ``duplicate_title``, which :meth:`duplicate` checks on :meth:`title_key`.
+        """
         options = self.options
         for field in options.required:
             value = row.get(field)
@@ -173,13 +186,22 @@ class Cleaner:
                 return "too_short"
             if content and self._is_junk(content):
                 return "junk_content"
-        if options.drop_duplicate_titles:
-            title = row.get(options.title_field)
-            if isinstance(title, str) and title:
-                key = title.casefold()
-                if key in self._seen_titles:
-                    return "duplicate_title"
-                self._seen_titles.add(key)
+        return None
+
+    def title_key(self, row: dict[str, Any]) -> str | None:
+        """What ``row``'s title is compared by to find duplicates (``None``: never a duplicate)."""
+        if not self.options.drop_duplicate_titles:
+            return None
+        title = row.get(self.options.title_field)
+        return title.casefold() if isinstance(title, str) and title else None
+
+    def duplicate(self, key: str | None) -> str | None:
+        """``"duplicate_title"`` if ``key`` was seen before, else ``None`` (and ``key`` is remembered)."""
+        if key is None:
+            return None
+        if key in self._seen_titles:
+            return "duplicate_title"
+        self._seen_titles.add(key)
         return None
 
     def _is_junk(self, content: str) -> bool:

@@ -18,6 +18,7 @@ import pluggy
 
 from finetunekit.data import sampling
 from finetunekit.data.cleaning import Cleaner, CleaningRules, CleanOptions
+from finetunekit.data.jsonl import JsonLinesLoader
 from finetunekit.data.loaders import resolve_loader
 from finetunekit.data.reports import CleanReport, LoadReport
 from finetunekit.data.sources import (
@@ -32,6 +33,8 @@ from finetunekit.data.sources import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from finetunekit.data.scan import ScanPlan
 
 Row = dict[str, Any]
 
@@ -54,12 +57,19 @@ class Dataset:
     the plan; ``records()`` and ``to_pandas()`` materialise it.
     """
 
-    def __init__(self, stream: Stream, *, description: str, length: int | None = None) -> None:
-        """Low level: prefer :meth:`load`, :meth:`from_records` or :meth:`from_pandas`."""
+    def __init__(
+        self, stream: Stream, *, description: str, length: int | None = None, scan: ScanPlan | None = None
+    ) -> None:
+        """Low level: prefer :meth:`load`, :meth:`from_records` or :meth:`from_pandas`.
+
+        ``scan``: the same plan for :func:`~finetunekit.data.scan.scan_sample`, which ``sample()``
+        uses on big JSON Lines files (same rows, on every core).
+        """
         self._stream = stream
         self._description = description
         self._length = length
         self._reports: PassReports | None = None
+        self._scan = scan
 
     # ----------------------------------------------------------------- sources
 
@@ -100,7 +110,12 @@ class Dataset:
             return file_rows(path, loader, mapping, reports.load, limit=limit, progress=progress)
 
         limited = "" if limit is None else f", limit={limit}"
-        return cls(stream, description=f"load({str(path)!r}{limited})")
+        scan = None
+        if limit is None and type(loader) is JsonLinesLoader:
+            from finetunekit.data.scan import ScanPlan
+
+            scan = ScanPlan(path, mapping, on_error, progress)
+        return cls(stream, description=f"load({str(path)!r}{limited})", scan=scan)
 
     @classmethod
     def from_records(cls, records: Iterable[Any], *, columns: Columns = None, on_error: str = "raise") -> Dataset:
@@ -172,7 +187,10 @@ class Dataset:
             reports.clean = CleanReport()
             return Cleaner(options, reports.clean).apply(rows)
 
-        return Dataset(stream, description=f"{self._description}.clean()")
+        scan = None
+        if self._scan is not None and self._scan.clean is None:
+            scan = dataclasses.replace(self._scan, clean=options)
+        return Dataset(stream, description=f"{self._description}.clean()", scan=scan)
 
     def head(self, n: int) -> Dataset:
         """The first ``n`` rows (reading stops there)."""
@@ -194,19 +212,40 @@ class Dataset:
         """``min(n, len(self))`` rows drawn uniformly without replacement, in source order.
 
         Deterministic for a given ``seed``. Streams this dataset once (on first use) and keeps
-        only the sample; later passes reuse it.
+        only the sample; later passes reuse it. Over a JSON Lines file of 32 MiB or more
+        (optionally cleaned) on a machine with several CPUs, that pass runs on all of them
+        (:mod:`finetunekit.data.scan`), with the same rows, reports and errors.
         """
         sampling.check_count(n, "n")
         cache: list[Dataset] = []
 
         def stream(reports: PassReports) -> Iterator[Row]:
             if not cache:
-                rows = sampling.reservoir_sample(self._stream(reports), n, seed)
-                snapshot = PassReports(load=reports.load, clean=reports.clean)
+                scanned = self._scan_sample(n, seed)
+                if scanned is None:
+                    rows = sampling.reservoir_sample(self._stream(reports), n, seed)
+                    snapshot = PassReports(load=reports.load, clean=reports.clean)
+                else:
+                    rows, snapshot = scanned
                 cache.append(Dataset._from_rows(rows, snapshot, description="sample"))
             return cache[0]._stream(reports)
 
         return Dataset(stream, description=f"{self._description}.sample({n}, seed={seed})")
+
+    def _scan_sample(self, n: int, seed: int) -> tuple[list[Row], PassReports] | None:
+        """The sample drawn by the parallel scan, or ``None`` where the sequential pass is as fast."""
+        if self._scan is None:
+            return None
+        from finetunekit.data import scan
+
+        workers = scan.choose_workers(self._scan.path)
+        if workers is None:
+            return None
+        try:
+            rows, load, clean = scan.scan_sample(self._scan, n, seed, workers=workers)
+        except scan.SequentialPassNeeded:
+            return None  # the sequential pass raises the file's error
+        return rows, PassReports(load=load, clean=clean)
 
     def split(self, test_size: float | int, seed: int = 0) -> tuple[Dataset, Dataset]:
         """``(train, test)``: disjoint, together every row, each in source order.

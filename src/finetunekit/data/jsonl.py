@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from finetunekit.data.loaders import DatasetLoader
 from finetunekit.data.reports import LoadReport
@@ -31,67 +31,87 @@ class JsonLinesLoader(DatasetLoader):
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         """Yield ``(line_number, object)`` for each JSON object line of ``path``."""
         report = report if report is not None else LoadReport(source=str(path), format=self.name)
-        loads = json_loads()
-        line_no = 0
-        for line_no, line in read_lines(path, progress=progress):
-            try:
-                record = loads(line)
-            except ValueError as exc:
-                record = self._recover(path, line_no, line, exc, report)
-                if record is None:
-                    continue
-            if type(record) is not dict:
-                report.reject(
-                    DataError(
-                        f"expected a JSON object per line, got {_json_type(record)}"
-                        + _array_hint(line_no, record),
-                        path=path,
-                        line=line_no,
-                    ),
-                    "not_an_object",
-                )
-                continue
-            yield line_no, record
-        report.lines_read = line_no
+        counter = LineCounter(read_lines(path, progress=progress))
+        yield from records_from_lines(path, counter, report)
+        report.lines_read = counter.last
 
-    @staticmethod
-    def _recover(
-        path: Path, line_no: int, line: bytes, exc: ValueError, report: LoadReport
-    ) -> dict[str, Any] | None:
-        """Explain a line that failed to parse; return the record if it was only a BOM."""
+
+class LineCounter:
+    """Passes ``(line_number, line)`` pairs through, remembering the last line number seen."""
+
+    def __init__(self, lines: Iterable[tuple[int, bytes]]) -> None:
+        self.lines = lines
+        self.last = 0
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        for self.last, line in self.lines:
+            yield self.last, line
+
+
+def records_from_lines(
+    path: Path, lines: Iterable[tuple[int, bytes]], report: LoadReport
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Parse numbered JSON Lines into ``(line_number, object)`` pairs (the loader's exact rules).
+
+    Blank lines are counted in ``report``; broken lines, non-objects and undecodable bytes go
+    to ``report.reject`` with the file, line and column. ``lines`` keep their line endings.
+    """
+    loads = json_loads()
+    for line_no, line in lines:
         try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as bad:
+            record = loads(line)
+        except ValueError as exc:
+            record = _recover(path, line_no, line, exc, report)
+            if record is None:
+                continue
+        if type(record) is not dict:
             report.reject(
                 DataError(
-                    f"undecodable byte 0x{line[bad.start]:02x} (expected UTF-8 text)",
+                    f"expected a JSON object per line, got {_json_type(record)}" + _array_hint(line_no, record),
                     path=path,
                     line=line_no,
-                    column=bad.start + 1,
                 ),
-                "undecodable",
+                "not_an_object",
             )
-            return None
-        if not text.strip():
-            report.blank_lines += 1
-            return None
-        if line_no == 1 and line.startswith(UTF8_BOM):
-            try:
-                return json_loads()(line[len(UTF8_BOM):])
-            except ValueError as again:
-                exc = again
-        message = getattr(exc, "msg", str(exc))
-        column = getattr(exc, "colno", None)
+            continue
+        yield line_no, record
+
+
+def _recover(path: Path, line_no: int, line: bytes, exc: ValueError, report: LoadReport) -> dict[str, Any] | None:
+    """Explain a line that failed to parse; return the record if it was only a BOM."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as bad:
         report.reject(
             DataError(
-                f"invalid JSON ({message}); expected one JSON object per line",
+                f"undecodable byte 0x{line[bad.start]:02x} (expected UTF-8 text)",
                 path=path,
                 line=line_no,
-                column=column,
+                column=bad.start + 1,
             ),
-            "invalid_json",
+            "undecodable",
         )
         return None
+    if not text.strip():
+        report.blank_lines += 1
+        return None
+    if line_no == 1 and line.startswith(UTF8_BOM):
+        try:
+            return json_loads()(line[len(UTF8_BOM):])
+        except ValueError as again:
+            exc = again
+    message = getattr(exc, "msg", str(exc))
+    column = getattr(exc, "colno", None)
+    report.reject(
+        DataError(
+            f"invalid JSON ({message}); expected one JSON object per line",
+            path=path,
+            line=line_no,
+            column=column,
+        ),
+        "invalid_json",
+    )
+    return None
 
 
 def _json_type(value: Any) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
-from typing import Iterable, TypeVar
+from typing import Generic, Iterable, Sequence, TypeVar
 
 from finetunekit.errors import ConfigError
 
@@ -17,24 +18,63 @@ def check_count(n: object, what: str) -> int:
     return n
 
 
+#: Items :func:`reservoir_sample` takes from its stream at a time.
+BATCH = 4096
+
+
 def reservoir_sample(items: Iterable[T], n: int, seed: int) -> list[T]:
     """``min(n, len(items))`` items drawn uniformly without replacement, in stream order.
 
     One pass, memory for ``n`` items only (Vitter's algorithm R). The same items and seed
     always give the same sample, whether the items come from a file or from memory.
     """
-    rng = random.Random(seed)
-    reservoir: list[tuple[int, T]] = []
-    randrange = rng.randrange
-    for index, item in enumerate(items):
-        if index < n:
-            reservoir.append((index, item))
-        else:
+    reservoir: Reservoir[T] = Reservoir(n, seed)
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, BATCH)):
+        reservoir.place_drawn(batch)
+    return reservoir.items()
+
+
+class Reservoir(Generic[T]):
+    """The state of :func:`reservoir_sample`, for callers that build an item only once it is drawn.
+
+    :meth:`draw` counts the next items of the stream and says which of them enter the sample
+    and where; :meth:`place` puts them there. The draws depend only on ``seed`` and on how many
+    items came before, never on the items, so a caller may count items it never builds.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.seen = 0
+        self._randrange = random.Random(seed).randrange
+        self._slots: dict[int, tuple[int, T]] = {}
+
+    def draw(self, count: int) -> dict[int, int]:
+        """Count the next ``count`` items: ``{slot: position among them}`` of those that enter the
+        sample (only the last one drawn into a slot: the earlier ones would be replaced at once)."""
+        n, first = self.n, self.seen
+        drawn = {index: index - first for index in range(first, min(first + count, n))}  # filling up
+        randrange = self._randrange
+        for index in range(max(first, n), first + count):
             slot = randrange(index + 1)
             if slot < n:
-                reservoir[slot] = (index, item)
-    reservoir.sort(key=lambda pair: pair[0])
-    return [item for _, item in reservoir]
+                drawn[slot] = index - first
+        self.seen = first + count
+        return drawn
+
+    def place(self, slot: int, index: int, item: T) -> None:
+        """Put ``item``, the stream's ``index``-th (0-based), into ``slot``."""
+        self._slots[slot] = (index, item)
+
+    def place_drawn(self, batch: Sequence[T]) -> None:
+        """:meth:`draw` ``batch`` and :meth:`place` the items drawn."""
+        first = self.seen
+        for slot, position in self.draw(len(batch)).items():
+            self._slots[slot] = (first + position, batch[position])
+
+    def items(self) -> list[T]:
+        """The sampled items, in stream order."""
+        return [item for _, item in sorted(self._slots.values(), key=lambda pair: pair[0])]
 
 
 def split_test_count(test_size: float | int, total: int) -> int:

@@ -87,7 +87,7 @@ def read_lines(path: Path, progress: bool | None = None) -> Iterator[tuple[int, 
     Truncated or corrupt gzip data raises a :class:`DataError` naming the file and the last
     line read. ``progress`` shows a bar over the bytes on disk (``None``: only on a terminal).
     """
-    with open_binary(path) as (stream, raw), _progress_bar(path, progress) as bar:
+    with open_binary(path) as (stream, raw), progress_bar(path, progress) as bar:
         line_no = 0
         try:
             for line_no, line in enumerate(stream, 1):
@@ -107,7 +107,9 @@ def read_lines(path: Path, progress: bool | None = None) -> Iterator[tuple[int, 
 
 
 @contextlib.contextmanager
-def _progress_bar(path: Path, enabled: bool | None) -> Iterator[Callable[[int], None]]:
+def progress_bar(path: Path, enabled: bool | None) -> Iterator[Callable[[int], None]]:
+    """A function to call with the position reached in ``path`` on disk, moving a progress bar
+    (``enabled`` ``None``: shown on a terminal only; ``False``: never)."""
     if enabled is False:
         yield lambda position: None
         return
