@@ -3,7 +3,6 @@ early stopping, reporting integrations, and token counts from the model's own ch
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import sys
 
@@ -13,7 +12,7 @@ from finetunekit.backends.local.telemetry import REPORTERS
 from finetunekit.errors import ConfigError
 from finetunekit.examples.example_set import ExampleSet
 from finetunekit.registry import get_trainer
-from local_fixtures import smollm2_tokenizer_dir, tiny_llama_dir
+from local_fixtures import fast_training_options, read_csv, tiny_model_for_module
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
@@ -28,19 +27,11 @@ CONFLICTING = [{"messages": [{"role": "user", "content": q}, {"role": "assistant
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    tok = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
-    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny")))
+    return tiny_model_for_module(tmp_path_factory)
 
 
 def options(tiny_model, **extra):
-    base = dict(model=tiny_model, epochs=2, batch_size=2, learning_rate=2e-2, lora_r=8, lora_alpha=16,
-                device="cpu", logging_steps=1, max_length=64, warmup=0)
-    return {**base, **extra}
-
-
-def read_csv(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    return fast_training_options(tiny_model, **{"epochs": 2, "max_length": 64, **extra})
 
 
 def test_early_stopping_stops_before_the_last_epoch_and_keeps_the_best_model(pm, tiny_model, tmp_path):
