@@ -4,6 +4,7 @@ early stopping, reporting integrations, and token counts from the model's own ch
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -79,6 +80,16 @@ def test_changing_where_metrics_are_reported_does_not_block_reusing_a_finished_r
     first = get_trainer("local", plugins=pm, **options(tiny_model, epochs=1)).train(TRAIN, run_dir=run)
     again = get_trainer("local", plugins=pm, **options(tiny_model, epochs=1, logging_steps=3, report_to="all"))
     assert again.train(TRAIN, run_dir=run) == first
+    # a run recorded before early_stopping_patience and report_to existed is still the same run
+    marker = run / "training.json"
+    record = json.loads(marker.read_text())
+    for key in ("early_stopping_patience", "report_to"):
+        del record["details"]["options"][key]
+    marker.write_text(json.dumps(record))
+    assert get_trainer("local", plugins=pm, **options(tiny_model, epochs=1)).train(TRAIN, run_dir=run).model == first.model
+    with pytest.raises(ConfigError, match="other options"):
+        get_trainer("local", plugins=pm, **options(tiny_model, epochs=1, early_stopping_patience=1)).train(
+            TRAIN, validation=CONFLICTING, run_dir=run)
 
 
 def test_local_token_counts_are_the_tokenizers_chat_template_counts(pm, tiny_model):

@@ -129,3 +129,12 @@ def test_tabular_rows_still_need_prompts_and_a_formatter(pm, tmp_path):
     config = chat_config(tmp_path, tmp_path / "rows.jsonl", None)
     with pytest.raises(ConfigError, match="prompts: Field required; formatter: Field required"):
         Pipeline.from_config(config, plugins=pm)
+
+
+@pytest.mark.parametrize("field, value", [("validation_size", 2), ("chat_format", "sharegpt"), ("loader_options", {"split": "x"})])
+def test_the_new_dataset_fields_are_part_of_the_prepare_fingerprint_when_set(pm, tmp_path, field, value):
+    from finetunekit.config import parse_config
+
+    base = chat_config(tmp_path, tmp_path / "chats.jsonl", "messages")
+    changed = {**base, "dataset": {**base["dataset"], field: value}}
+    assert parse_config(changed).stage_fingerprints(pm)["prepare"] != parse_config(base).stage_fingerprints(pm)["prepare"]

@@ -22,6 +22,11 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 
 
+#: Dataset fields added after run directories were recorded, with their defaults: left out of the
+#: fingerprints at those defaults, so that a run made before them is still resumed, not refused.
+LATER_DATASET_FIELDS: dict[str, Any] = {"validation_size": 0, "chat_format": None, "loader_options": {}}
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -174,6 +179,9 @@ class PipelineConfig(_Section):
 
         data = self.to_record()
         data.pop("run_dir")
+        for key, default in LATER_DATASET_FIELDS.items():  # runs recorded before these fields existed still match
+            if data["dataset"].get(key) == default:
+                data["dataset"].pop(key)
         trainer_cls = registry_for("register_trainers", plugins).get(self.trainer.name)
         options = trainer_cls.Options.result_options(data["trainer"]["options"])
         prepare = {key: data[key] for key in ("seed", "dataset", "prompts", "formatter", "system", "refusal_formatter")}

@@ -257,7 +257,8 @@ class LocalTrainer(Trainer):
         if not isinstance(recorded, dict):
             return False
         current = self.options.model_dump(mode="json")
-        return self.Options.result_options(recorded) == self.Options.result_options(current)
+        then = {**self.Options().model_dump(mode="json"), **recorded}  # options added since then: their defaults
+        return self.Options.result_options(then) == self.Options.result_options(current)
 
     def _prepare_model(self, model: Any) -> Any:
         """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning)."""
