@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,22 @@ def tiny_llama_dir(tokenizer_dir: Path, root: Path, *, hidden: int = 64, layers:
     model.save_pretrained(root)
     tokenizer.save_pretrained(root)
     return root
+
+
+def tiny_model_for_module(tmp_path_factory) -> str:
+    """A tiny random Llama with the SmolLM2 tokenizer, in fresh temporary directories (for module fixtures)."""
+    tok = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
+    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny")))
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header (e.g. a trainer's metrics.csv)."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def fast_training_options(model: str, **extra) -> dict:
+    """Local trainer options that train the tiny model in seconds on CPU (``extra`` overrides)."""
+    base = dict(model=model, epochs=6, batch_size=2, learning_rate=2e-2, lora_r=8, lora_alpha=16,
+                device="cpu", logging_steps=1, max_length=128, warmup=0)
+    return {**base, **extra}

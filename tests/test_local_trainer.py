@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 
@@ -11,7 +10,7 @@ import pytest
 from finetunekit.errors import ConfigError
 from finetunekit.examples.example_set import ExampleSet
 from finetunekit.registry import get_chat_model, get_trainer
-from local_fixtures import smollm2_tokenizer_dir, tiny_llama_dir
+from local_fixtures import fast_training_options, read_csv, tiny_model_for_module
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
@@ -27,19 +26,11 @@ EXAMPLES = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    tok = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
-    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny")))
+    return tiny_model_for_module(tmp_path_factory)
 
 
 def options(tiny_model, **extra):
-    base = dict(model=tiny_model, epochs=6, batch_size=2, learning_rate=2e-2, lora_r=8, lora_alpha=16,
-                device="cpu", logging_steps=1, max_length=128, warmup=0)
-    return {**base, **extra}
-
-
-def read_csv(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    return fast_training_options(tiny_model, **extra)
 
 
 def test_training_lowers_the_loss_and_writes_adapter_metrics_and_report(pm, tiny_model, tmp_path):

@@ -34,6 +34,8 @@ _LAZY: dict[str, str] = {
     "DatasetLoader": "finetunekit.data.loaders",
     "ExampleSet": "finetunekit.examples.example_set",
     "build_examples": "finetunekit.examples.build",
+    "load_chat_examples": "finetunekit.examples.chat_formats",
+    "chat_eval_sets": "finetunekit.evaluation.chat_evalsets",
     "Trainer": "finetunekit.training",
     "FineTunedModel": "finetunekit.training",
     "ChatModel": "finetunekit.chat",
@@ -86,6 +88,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from finetunekit.evaluation.evaluator import Evaluator
     from finetunekit.evaluation.report import EvaluationReport, print_report
     from finetunekit.examples.build import build_examples
+    from finetunekit.examples.chat_formats import load_chat_examples
+    from finetunekit.evaluation.chat_evalsets import chat_eval_sets
     from finetunekit.examples.example_set import ExampleSet
     from finetunekit.examples.formatters import ResponseFormatter
     from finetunekit.chat import ChatModel

@@ -22,6 +22,11 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 
 
+#: Dataset fields added after run directories were recorded, with their defaults: left out of the
+#: fingerprints at those defaults, so that a run made before them is still resumed, not refused.
+LATER_DATASET_FIELDS: dict[str, Any] = {"validation_size": 0, "chat_format": None, "loader_options": {}}
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +72,18 @@ class DatasetConfig(_Section):
     negative_size: float = Field(
         default=0, ge=0, description="Further held-out rows trained to be refused (refusal_formatter): a fraction "
         "(< 1) or a count (>= 1); 0 = none.",
+    )
+    validation_size: float = Field(
+        default=0, ge=0, description="Further held-out rows (never trained on, nor in test or calibration) whose "
+        "examples the trainer reports an eval loss on, once per epoch: a fraction (< 1) or a count (>= 1); 0 = none.",
+    )
+    chat_format: Literal["messages", "sharegpt", "alpaca"] | None = Field(
+        default=None, description="The source rows are chat examples already (OpenAI messages, ShareGPT "
+        "conversations, Alpaca instruction/input/output): no prompts, formatter or cleaning; unset = tabular rows.",
+    )
+    loader_options: dict[str, Any] = Field(
+        default_factory=dict, description="Further options for the loader, e.g. {split = \"test\"} for format "
+        "\"datasets\".",
     )
 
 
@@ -126,9 +143,12 @@ class PipelineConfig(_Section):
     run_dir: str = Field(default="runs/finetunekit", description="Directory that receives every artifact.")
     seed: int = Field(default=42, description="Seed for sampling, splitting, template choice and training.")
     dataset: DatasetConfig = Field(description="Source rows.")
-    prompts: PromptsConfig = Field(description="Question templates.")
-    formatter: str = Field(
-        description="Registered response formatter name, or a template string with {field} placeholders.",
+    prompts: PromptsConfig | None = Field(
+        default=None, description="Question templates (required unless dataset.chat_format is set)."
+    )
+    formatter: str | None = Field(
+        default=None, description="Registered response formatter name, or a template string with {field} "
+        "placeholders (required unless dataset.chat_format is set).",
     )
     system: str | None = Field(default=None, description="System message put before every question.")
     refusal_formatter: str | None = Field(
@@ -159,6 +179,9 @@ class PipelineConfig(_Section):
 
         data = self.to_record()
         data.pop("run_dir")
+        for key, default in LATER_DATASET_FIELDS.items():  # runs recorded before these fields existed still match
+            if data["dataset"].get(key) == default:
+                data["dataset"].pop(key)
         trainer_cls = registry_for("register_trainers", plugins).get(self.trainer.name)
         options = trainer_cls.Options.result_options(data["trainer"]["options"])
         prepare = {key: data[key] for key in ("seed", "dataset", "prompts", "formatter", "system", "refusal_formatter")}
@@ -175,6 +198,7 @@ class PipelineConfig(_Section):
         from finetunekit.registry import registry_for
 
         plugins = resolve_plugin_manager(plugins)
+        _check_data_kind(self)
         trainer = _lookup("register_trainers", self.trainer.name, "trainer.name", plugins)
         validate_options(trainer.Options, self.trainer.options, where="trainer.options")
         base = self.evaluation.base_model
@@ -193,14 +217,8 @@ class PipelineConfig(_Section):
             spec = metric if isinstance(metric, ComponentConfig) else ComponentConfig(name=metric)
             cls = _lookup("register_metrics", spec.name, f"evaluation.metrics[{i}]", plugins)
             validate_options(cls.Options, spec.options, where=f"evaluation.metrics[{i}].options")
-        sets = {"prompts.train": self.prompts.train}
-        if self.prompts.paraphrased is not None:
-            sets["prompts.paraphrased"] = self.prompts.paraphrased
-        found = {where: _lookup("register_prompt_templates", name, where, plugins) for where, name in sets.items()}
-        if "prompts.paraphrased" in found:
-            shared = set(found["prompts.train"].templates) & set(found["prompts.paraphrased"].templates)
-            if shared:
-                raise ConfigError(f"prompts.paraphrased shares templates with prompts.train: {sorted(shared)}")
+        if self.prompts is not None:  # chat examples (dataset.chat_format) have no templates
+            _check_prompts(self.prompts, plugins)
         if self.dataset.negative_size and self.refusal_formatter is None:
             raise ConfigError("dataset.negative_size needs refusal_formatter: the answer trained for negative products")
         if self.evaluation.abstain and not self.dataset.calibration_size:
@@ -211,6 +229,44 @@ class PipelineConfig(_Section):
     def metric_specs(self) -> list[str | dict[str, Any]]:
         """The metrics as the Evaluator takes them (names, or name + options)."""
         return [m if isinstance(m, str) else m.model_dump() for m in self.evaluation.metrics]
+
+
+def _check_prompts(prompts: PromptsConfig, plugins: pluggy.PluginManager) -> None:
+    sets = {"prompts.train": prompts.train}
+    if prompts.paraphrased is not None:
+        sets["prompts.paraphrased"] = prompts.paraphrased
+    found = {where: _lookup("register_prompt_templates", name, where, plugins) for where, name in sets.items()}
+    if "prompts.paraphrased" in found:
+        shared = set(found["prompts.train"].templates) & set(found["prompts.paraphrased"].templates)
+        if shared:
+            raise ConfigError(f"prompts.paraphrased shares templates with prompts.train: {sorted(shared)}")
+
+
+def _check_data_kind(config: PipelineConfig) -> None:
+    """Tabular rows need ``prompts`` and ``formatter``; chat examples (``dataset.chat_format``)
+    take no templates, formatter, cleaning, negatives or abstention."""
+    if config.dataset.chat_format is None:
+        missing = [name for name in ("prompts", "formatter") if getattr(config, name) is None]
+        if missing:
+            raise ConfigError(
+                "; ".join(f"{name}: Field required" for name in missing)
+                + " (tabular rows need them; for finished chat examples set dataset.chat_format instead)"
+            )
+        return
+    chat_only = {
+        "prompts": config.prompts is not None,
+        "formatter": config.formatter is not None,
+        "refusal_formatter": config.refusal_formatter is not None,
+        "dataset.clean": "clean" in config.dataset.model_fields_set,
+        "dataset.negative_size": bool(config.dataset.negative_size),
+        "evaluation.abstain": config.evaluation.abstain,
+    }
+    given = [name for name, set_ in chat_only.items() if set_]
+    if given:
+        raise ConfigError(
+            f"dataset.chat_format = {config.dataset.chat_format!r} reads finished chat examples; "
+            f"{', '.join(given)} only apply to tabular rows: remove them"
+        )
 
 
 def _lookup(hook: str, name: str, where: str, plugins: pluggy.PluginManager | None) -> Any:
@@ -225,9 +281,14 @@ def _lookup(hook: str, name: str, where: str, plugins: pluggy.PluginManager | No
 def parse_config(data: dict[str, Any], *, source: str = "config") -> PipelineConfig:
     """Validate a mapping as a PipelineConfig; errors name their path (``trainer.options.x``)."""
     try:
-        return PipelineConfig.model_validate(data)
+        config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from exc
+    try:
+        _check_data_kind(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
 
 
 def load_config(path: str | Path) -> PipelineConfig:

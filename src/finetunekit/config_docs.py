@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 from typing import Any, Iterator
 
 from pydantic import BaseModel
@@ -15,13 +17,20 @@ def config_fields(model: type[BaseModel] = PipelineConfig, prefix: str = "") -> 
     """``(dotted path, default, description)`` for every field, sections expanded in place."""
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        annotation = _section(field.annotation)
+        if annotation is not None:
             default = _default(field)
             yield path, default if len(default) <= 80 else "(section)", field.description or ""
             yield from config_fields(annotation, prefix=f"{path}.")
             continue
         yield path, _default(field), field.description or ""
+
+
+def _section(annotation: Any) -> type[BaseModel] | None:
+    """The section model of a field typed ``Section`` or ``Section | None``, else None."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    models = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if len(models) == 1 and all(a is type(None) for a in options if a is not models[0]) else None
 
 
 def _default(field: Any) -> str:

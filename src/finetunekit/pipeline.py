@@ -39,6 +39,7 @@ class PreparedData:
     calibration: Any = None  # Dataset of held-out rows to calibrate abstention on, or None
     negatives: Any = None  # Dataset of held-out rows trained to be refused, or None
     positives: Any = None  # ExampleSet of the train rows alone (what train-questions asks)
+    validation_examples: Any = None  # ExampleSet of held-out rows the trainer reports an eval loss on, or None
 
 
 class Pipeline:
@@ -91,6 +92,7 @@ class Pipeline:
                     _write_rows(data_dir / f"{name}.jsonl", rows.records())
                 positives, examples = self._examples(train, extra.get("negatives"))
                 examples.to_jsonl(self.run_dir / "examples" / "train.jsonl")
+                held_out = self._validation_examples(extra.get("validation"))
                 report = self._trainer().check(examples)
                 write_json(self.run_dir / "examples" / "validation.json", report.model_dump(mode="json"))
                 write_text(self.run_dir / "examples" / "validation.txt", str(report))
@@ -100,7 +102,7 @@ class Pipeline:
             validation = report.model_dump(mode="json")
             return PreparedData(train=train, test=test, examples=examples, validation=validation,
                                 calibration=extra.get("calibration"), negatives=extra.get("negatives"),
-                                positives=positives)
+                                positives=positives, validation_examples=held_out)
         from finetunekit.data.dataset import Dataset
 
         def saved(name: str) -> Any:
@@ -109,6 +111,7 @@ class Pipeline:
 
         train, test, calibration, negatives = (saved(n) for n in ("train", "test", "calibration", "negatives"))
         positives, examples = self._examples(train, negatives)
+        held_out = self._validation_examples(saved("validation"))
         recorded = self.manifest.stage_info("prepare").get("examples_fingerprint")
         if recorded and examples.fingerprint() != recorded:
             raise ConfigError(
@@ -117,7 +120,8 @@ class Pipeline:
             )
         validation = json.loads((self.run_dir / "examples" / "validation.json").read_text(encoding="utf-8"))
         return PreparedData(train=train, test=test, examples=examples, validation=validation,
-                            calibration=calibration, negatives=negatives, positives=positives)
+                            calibration=calibration, negatives=negatives, positives=positives,
+                            validation_examples=held_out)
 
     def dry_run(self) -> str:
         """Prepare, then ask the trainer what training would do (tokens, epochs, cost); train nothing.
@@ -138,7 +142,8 @@ class Pipeline:
             prepared = self.prepare()
             trainer = self._trainer()
             with self.manifest.stage("train") as record:
-                tuned = trainer.train(prepared.examples, run_dir=self.run_dir / "train")
+                tuned = trainer.train(prepared.examples, validation=prepared.validation_examples,
+                                      run_dir=self.run_dir / "train")
                 write_json(result_path, redact(tuned.model_dump(mode="json")))
                 record.update(model=tuned.model, backend=tuned.backend)
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
@@ -218,15 +223,21 @@ class Pipeline:
         cfg = self.config.dataset
         source = cfg.source
         dataset = Dataset.load(
-            source, format=cfg.format, columns=cfg.columns, limit=cfg.limit, plugins=self.plugins
+            source, format=cfg.format, columns=cfg.columns, limit=cfg.limit, plugins=self.plugins,
+            loader_options=cfg.loader_options,
         )
-        cleaned = dataset.clean(
-            required=tuple(cfg.clean.required),
-            min_content_length=cfg.clean.min_content_length,
-            drop_duplicate_titles=cfg.clean.drop_duplicate_titles,
-            rules=cfg.clean.rules,
-            plugins=self.plugins,
-        )
+        if cfg.chat_format is not None:  # finished chat examples: converted, never cleaned
+            from finetunekit.examples.chat_formats import chat_rows
+
+            cleaned = chat_rows(dataset, cfg.chat_format, source)
+        else:
+            cleaned = dataset.clean(
+                required=tuple(cfg.clean.required),
+                min_content_length=cfg.clean.min_content_length,
+                drop_duplicate_titles=cfg.clean.drop_duplicate_titles,
+                rules=cfg.clean.rules,
+                plugins=self.plugins,
+            )
         if cfg.sample_size:  # one streaming pass; the sample keeps that pass's reports
             chosen = cleaned.sample(cfg.sample_size, seed=self.config.seed)
         else:  # every row: read the source once, then work in memory
@@ -234,7 +245,8 @@ class Pipeline:
             chosen_report = cleaned.clean_report
         train, test = chosen.split(_size(cfg.test_size), seed=self.config.seed)
         extra: dict[str, Any] = {}  # further held-out rows, each split off what is left for training
-        for name, size in (("calibration", cfg.calibration_size), ("negatives", cfg.negative_size)):
+        for name, size in (("calibration", cfg.calibration_size), ("negatives", cfg.negative_size),
+                           ("validation", cfg.validation_size)):
             if size:
                 train, extra[name] = train.split(_size(size), seed=self.config.seed)
         facts = {
@@ -255,6 +267,9 @@ class Pipeline:
         from finetunekit.examples.prompts import PromptGenerator
 
         cfg = self.config
+        if cfg.dataset.chat_format is not None:
+            chats = self._chat_examples(train)
+            return chats, chats
         prompts = PromptGenerator(cfg.prompts.train, seed=cfg.seed, plugins=self.plugins)
         k = "all" if cfg.prompts.expand else cfg.prompts.questions_per_row
         positives = build_examples(train, prompts, self._formatter(), system=cfg.system, questions_per_row=k)
@@ -265,6 +280,24 @@ class Pipeline:
         metadata = [*positives.metadata, *({**m, "negative": True} for m in refusals.metadata)]
         return positives, ExampleSet([*positives.examples, *refusals.examples], metadata)
 
+    def _chat_examples(self, rows: Any) -> Any:
+        """The examples of chat rows (``dataset.chat_format``), with the config's system message."""
+        from finetunekit.examples.chat_formats import examples_from_rows
+
+        return examples_from_rows(rows.records(), self.config.dataset.source, system=self.config.system)
+
+    def _validation_examples(self, rows: Any) -> Any:
+        """The examples of the held-out validation rows (``dataset.validation_size``), written to
+        ``examples/validation_set.jsonl``; None without such rows. Errors in them stop the run."""
+        if rows is None:
+            return None
+        examples = self._examples(rows)[0]
+        examples.to_jsonl(self.run_dir / "examples" / "validation_set.jsonl")
+        report = examples.validate()
+        if not report.ok:
+            raise ConfigError(f"the validation examples (dataset.validation_size) have errors:\n{report}")
+        return examples
+
     def _formatter(self) -> Any:
         from finetunekit.examples.formatters import resolve_formatter
 
@@ -274,6 +307,12 @@ class Pipeline:
 
     def _eval_sets(self, prepared: PreparedData) -> list[Any]:
         from finetunekit.evaluation.evalsets import build_eval_sets
+
+        if self.config.dataset.chat_format is not None:
+            from finetunekit.evaluation.chat_evalsets import chat_eval_sets
+
+            held_out = self._chat_examples(prepared.test)
+            return chat_eval_sets(prepared.examples, held_out, limit=self.config.evaluation.limit, seed=self.config.seed)
 
         return build_eval_sets(
             prepared.positives if prepared.positives is not None else prepared.examples,

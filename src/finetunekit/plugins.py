@@ -19,6 +19,7 @@ ENTRY_POINT_GROUP = "finetunekit"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "finetunekit.data.jsonl",
     "finetunekit.data.tabular",
+    "finetunekit.data.hf_datasets",
     "finetunekit.backends.local.sources",
     "finetunekit.backends.local.chat",
     "finetunekit.backends.openai.chat",

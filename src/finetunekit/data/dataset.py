@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import pluggy
 
@@ -21,6 +21,7 @@ from finetunekit.data.cleaning import Cleaner, CleaningRules, CleanOptions
 from finetunekit.data.jsonl import JsonLinesLoader
 from finetunekit.data.loaders import resolve_loader
 from finetunekit.data.reports import CleanReport, LoadReport
+from finetunekit.data.rows import ROW_ID_FIELD
 from finetunekit.data.sources import (
     source_path,
     Columns,
@@ -84,6 +85,7 @@ class Dataset:
         on_error: str = "raise",
         plugins: pluggy.PluginManager | None = None,
         progress: bool | None = None,
+        loader_options: Mapping[str, Any] | None = None,
     ) -> Dataset:
         """A lazy dataset over a file (JSON Lines, gzip or not; CSV; Parquet) or a DataFrame.
 
@@ -93,7 +95,8 @@ class Dataset:
         package as ``"package:PACKAGE/FILE"`` (e.g. a plugin's sample data); ``limit`` stops after that many rows; ``on_error="skip"``
         skips malformed records and counts them in :attr:`load_report` instead of raising a
         :class:`~finetunekit.errors.DataError`. ``progress``: a progress bar (default: on a
-        terminal only). Nothing is read until the dataset is iterated.
+        terminal only). ``loader_options``: further keyword arguments for the loader (e.g. the
+        ``datasets`` loader's ``split``). Nothing is read until the dataset is iterated.
         """
         mapping = normalize_columns(columns)
         if limit is not None:
@@ -107,7 +110,8 @@ class Dataset:
 
         def stream(reports: PassReports) -> Iterator[Row]:
             reports.load = LoadReport(source=str(path), format=loader.name, on_error=on_error)
-            return file_rows(path, loader, mapping, reports.load, limit=limit, progress=progress)
+            return file_rows(path, loader, mapping, reports.load, limit=limit, progress=progress,
+                             options=loader_options)
 
         limited = "" if limit is None else f", limit={limit}"
         scan = None
@@ -191,6 +195,18 @@ class Dataset:
         if self._scan is not None and self._scan.clean is None:
             scan = dataclasses.replace(self._scan, clean=options)
         return Dataset(stream, description=f"{self._description}.clean()", scan=scan)
+
+    def map(self, function: Callable[[Row], Row], *, name: str = "map") -> Dataset:
+        """Each row replaced by ``function(row)``, streamed; ``_row_id`` is kept unless the
+        new row sets its own. ``function`` raises (e.g. a :class:`DataError`) on a bad row."""
+
+        def stream(reports: PassReports) -> Iterator[Row]:
+            for row in self._stream(reports):
+                new = function(row)
+                new.setdefault(ROW_ID_FIELD, row.get(ROW_ID_FIELD))
+                yield new
+
+        return Dataset(stream, description=f"{self._description}.{name}()", length=self._length)
 
     def head(self, n: int) -> Dataset:
         """The first ``n`` rows (reading stops there)."""

@@ -110,10 +110,12 @@ def file_rows(
     *,
     limit: int | None,
     progress: bool | None,
+    options: Mapping[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Stream the rows of ``path``, stopping (and closing the file) after ``limit`` rows."""
+    """Stream the rows of ``path``, stopping (and closing the file) after ``limit`` rows;
+    ``options`` are further keyword arguments for the loader."""
     fields = None if columns is None else list(columns)
-    records = loader.iter_records(path, report=report, progress=progress, fields=fields)
+    records = loader.iter_records(path, report=report, progress=progress, fields=fields, **(options or {}))
     last_line = 0
 
     def numbered() -> Iterator[tuple[int, Mapping[str, Any]]]:

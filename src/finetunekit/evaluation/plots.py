@@ -70,13 +70,12 @@ def loss_curve(loss: pd.DataFrame) -> bytes:
     ax = figure.subplots()
     train = loss.dropna(subset=["loss"])
     ax.plot(train["step"], train["loss"], label="training loss")
-    if "eval_loss" in loss.columns:
-        evals = loss.dropna(subset=["eval_loss"])
-        if not evals.empty:
-            ax.plot(evals["step"], evals["eval_loss"], marker="o", label="eval loss")
+    evals = loss.dropna(subset=["eval_loss"]) if "eval_loss" in loss.columns else loss.iloc[:0]
+    if not evals.empty:
+        ax.plot(evals["step"], evals["eval_loss"], marker="o", label="eval loss (validation examples)")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.set_title("Training loss")
+    ax.set_title("Training and eval loss" if not evals.empty else "Training loss")
     ax.legend()
     return _png(figure)
 

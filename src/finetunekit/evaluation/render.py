@@ -98,8 +98,15 @@ def _loss_line(loss: pd.DataFrame | None) -> str | None:
     train = loss.dropna(subset=["loss"])
     if train.empty:
         return "Training metrics were given but hold no loss values."
-    return (f"Training loss: {train['loss'].iloc[0]:.4f} at step {train['step'].iloc[0]} → "
+    line = (f"Training loss: {train['loss'].iloc[0]:.4f} at step {train['step'].iloc[0]} → "
             f"{train['loss'].iloc[-1]:.4f} at step {train['step'].iloc[-1]} ({len(train)} logged steps).")
+    evals = loss.dropna(subset=["eval_loss"]) if "eval_loss" in loss.columns else loss.iloc[:0]
+    if evals.empty:
+        return line
+    best = evals.loc[evals["eval_loss"].idxmin()]
+    return line + (f" Eval loss (held-out validation examples): {evals['eval_loss'].iloc[0]:.4f} at step "
+                   f"{evals['step'].iloc[0]} → {evals['eval_loss'].iloc[-1]:.4f} at step {evals['step'].iloc[-1]} "
+                   f"({len(evals)} evaluations; lowest {best['eval_loss']:.4f} at step {int(best['step'])}).")
 
 
 def _header_lines(report: EvaluationReport) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, overload
 
 from finetunekit.atomic import atomic_open
 from finetunekit.errors import ConfigError, DataError
-from finetunekit.examples.tokens import Encoder
+from finetunekit.examples.tokens import Encoder, TokenCounter
 from finetunekit.examples.validation import Issue, ValidationReport, validate_examples
 
 OnError = Literal["raise", "skip"]
@@ -150,7 +150,7 @@ class ExampleSet:
         model: str | None = None,
         max_tokens_per_example: int | None = None,
         *,
-        encoding: str | Encoder | None = None,
+        encoding: str | Encoder | TokenCounter | None = None,
         min_examples: int = 1,
         suggested_min_examples: int | None = None,
     ) -> ValidationReport:
@@ -159,7 +159,9 @@ class ExampleSet:
         error; a trainer adds its own rules in ``Trainer.check`` (the OpenAI one: 10).
 
         Problems are reported, not raised. ``encoding`` forces a token counter:
-        ``"estimate"``, a tiktoken encoding name, or an encoder object.
+        ``"estimate"``, a tiktoken encoding name, an encoder object, or a ``TokenCounter``
+        (the local backend's counts with the model's tokenizer and chat template:
+        ``finetunekit.backends.local.tokens.chat_template_counter``).
         """
         report = validate_examples(
             self.examples,

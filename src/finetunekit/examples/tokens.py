@@ -130,12 +130,15 @@ def _text_of(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def token_counter(model: str | None = None, encoding: str | Encoder | None = None) -> TokenCounter:
+def token_counter(model: str | None = None, encoding: str | Encoder | TokenCounter | None = None) -> TokenCounter:
     """The best counter available for ``model``.
 
     ``encoding`` overrides the choice: ``"estimate"`` forces the estimate, a name such as
-    ``"o200k_base"`` picks a tiktoken encoding, and an encoder object is used as it is.
+    ``"o200k_base"`` picks a tiktoken encoding, an encoder object is used as it is, and a
+    ``TokenCounter`` (e.g. the local backend's chat-template counter) counts by itself.
     """
+    if isinstance(encoding, TokenCounter):
+        return encoding
     if encoding is not None and not isinstance(encoding, str):
         return TokenCounter(encoding)
     if encoding == ESTIMATE:

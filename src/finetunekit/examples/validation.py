@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from finetunekit.examples.tokens import Encoder, token_counter
+from finetunekit.examples.tokens import Encoder, TokenCounter, token_counter
 
 TOP_LEVEL_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "function_call", "tool_calls", "tool_call_id", "weight"})
@@ -210,7 +210,7 @@ def validate_examples(
     lines: Sequence[int | None] | None = None,
     model: str | None = None,
     max_tokens_per_example: int | None = None,
-    encoding: str | Encoder | None = None,
+    encoding: str | Encoder | TokenCounter | None = None,
     min_examples: int = 1,
     suggested_min_examples: int | None = None,
 ) -> ValidationReport:

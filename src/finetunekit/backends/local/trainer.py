@@ -26,12 +26,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from finetunekit.atomic import write_json
 from finetunekit.component import ComponentOptions, option
 from finetunekit.errors import ConfigError, TrainingError
-from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
 from finetunekit.backends.local.sources import DEFAULT_MODEL
 from finetunekit.training import FineTunedModel, Trainer
@@ -103,6 +102,21 @@ class LocalTrainer(Trainer):
         cache_dir: str | None = option(None, affects_result=False, description="Where converted models are cached.")
         allow_hub: bool = Field(False, description="Let an HF model id download from the hub.")
         gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory (slower).")
+        report_to: str | list[str] = option(
+            "none", affects_result=False, description="Also report the training metrics to: none, all (every "
+            "installed one), tensorboard, mlflow, wandb, trackio, or a list of them (transformers' integrations).",
+        )
+        early_stopping_patience: int | None = Field(
+            None, ge=1, description="Stop when the eval loss has not improved for this many epochs (needs "
+            "validation examples); the best epoch's model is the one saved.",
+        )
+
+        @field_validator("report_to")
+        @classmethod
+        def _installed(cls, value: str | list[str]) -> str | list[str]:
+            from finetunekit.backends.local.telemetry import check_report_to
+
+            return check_report_to(value)
 
     def train(self, examples: Any, validation: Any = None, *, run_dir: str | Path) -> FineTunedModel:
         """Fine-tune on ``examples`` in ``run_dir``; resume from its last checkpoint, or return the
@@ -116,10 +130,25 @@ class LocalTrainer(Trainer):
         train_rows = example_dicts(examples)
         if not train_rows:
             raise ConfigError("no training examples given")
+        from finetunekit.backends.local.telemetry import early_stopping_arguments
+
+        early_stopping_arguments(self.options.early_stopping_patience, has_eval=bool(example_dicts(validation)),
+                                 save_steps=self.options.save_steps)  # refuses a bad combination before any loading
         from finetunekit.backends.local.loading import require_local_dependencies
 
         require_local_dependencies()
         return self._train(train_rows, example_dicts(validation), run, fingerprints)
+
+    def check(self, examples: Any) -> Any:
+        """The examples' checks with exact token counts from the model's own tokenizer and chat
+        template (what training sees); an example over ``max_length`` (auto: ``max_length_cap``)
+        is reported as one that will be truncated."""
+        from finetunekit.backends.local.tokens import chat_template_counter
+
+        o = self.options
+        counter = chat_template_counter(o.model, plugins=self.plugins, cache_dir=o.cache_dir, allow_hub=o.allow_hub)
+        limit = o.max_length if isinstance(o.max_length, int) else o.max_length_cap
+        return _example_set(examples).validate(model=o.model, max_tokens_per_example=limit, encoding=counter)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -129,6 +158,7 @@ class LocalTrainer(Trainer):
         from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
         from finetunekit.backends.local.sources import resolve_model
         from finetunekit.backends.local.callbacks import loss_history_callback, write_history
+        from finetunekit.backends.local.telemetry import early_stopping_callbacks
         from finetunekit.backends.local.collation import ChatDataset, PaddingCollator, tokenize_examples
 
         o = self.options
@@ -153,7 +183,7 @@ class LocalTrainer(Trainer):
             eval_dataset=ChatDataset(eval_items) if validation_rows else None,
             data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None),
             processing_class=tokenizer,
-            callbacks=[loss_history_callback(metrics_path)],
+            callbacks=[loss_history_callback(metrics_path), *early_stopping_callbacks(o.early_stopping_patience)],
         )
         last = last_complete_checkpoint(checkpoints)
         self._check_resumable(run, last, fingerprints)
@@ -188,6 +218,10 @@ class LocalTrainer(Trainer):
             "bf16": bf16,
             "resumed_from": last,
             "global_step": trainer.state.global_step,
+            "max_steps": trainer.state.max_steps,
+            "stopped_early": trainer.state.global_step < trainer.state.max_steps,
+            "best_eval_loss": trainer.state.best_metric,
+            "best_checkpoint": trainer.state.best_model_checkpoint,
             "train_loss": result.training_loss,
             "train_seconds": round(seconds, 2),
             "tokens_per_second": round(report.tokens * epochs_run / seconds, 1) if seconds > 0 else None,
@@ -205,7 +239,7 @@ class LocalTrainer(Trainer):
         current = {"options": self.options.model_dump(mode="json"), "examples": fingerprints}
         if last and path.is_file():
             recorded = json.loads(path.read_text(encoding="utf-8"))
-            if recorded.get("options") != current["options"]:
+            if not self._same_result_options(recorded.get("options")):
                 raise ConfigError(
                     f"{last} was written with other trainer options (see {path}); "
                     "use another run_dir, or delete that one to start over"
@@ -216,6 +250,15 @@ class LocalTrainer(Trainer):
                     "use another run_dir, or delete that one to start over"
                 )
         write_json(path, current)
+
+    def _same_result_options(self, recorded: Any) -> bool:
+        """Whether ``recorded`` (options saved with a run) equals the current options in every
+        result-changing one: where metrics are reported or how often they are logged may change."""
+        if not isinstance(recorded, dict):
+            return False
+        current = self.options.model_dump(mode="json")
+        then = {**self.Options().model_dump(mode="json"), **recorded}  # options added since then: their defaults
+        return self.Options.result_options(then) == self.Options.result_options(current)
 
     def _prepare_model(self, model: Any) -> Any:
         """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning)."""
@@ -239,6 +282,8 @@ class LocalTrainer(Trainer):
     def _training_arguments(self, output_dir: Path, device: str, bf16: bool, *, has_eval: bool) -> Any:
         from transformers import TrainingArguments
 
+        from finetunekit.backends.local.telemetry import early_stopping_arguments, report_to_argument
+
         o = self.options
         fields = {f.name for f in dataclasses.fields(TrainingArguments)}
         kwargs: dict[str, Any] = {
@@ -257,7 +302,7 @@ class LocalTrainer(Trainer):
             "seed": o.seed,
             "bf16": bf16,
             "use_cpu": device == "cpu",
-            "report_to": "none",
+            "report_to": report_to_argument(o.report_to),
             "remove_unused_columns": False,
             "dataloader_num_workers": 0,
             "disable_tqdm": False,
@@ -275,6 +320,7 @@ class LocalTrainer(Trainer):
             kwargs["warmup_steps"] = o.warmup if o.warmup < 1 else int(o.warmup)
         if o.gradient_checkpointing:
             kwargs["gradient_checkpointing"] = True
+        kwargs.update(early_stopping_arguments(o.early_stopping_patience, has_eval=has_eval, save_steps=o.save_steps))
         return TrainingArguments(**kwargs)
 
     def _report_data(self, run: Path, report: Any, eval_report: Any) -> None:
@@ -313,7 +359,7 @@ class LocalTrainer(Trainer):
             done = FineTunedModel.model_validate(json.loads(marker.read_text(encoding="utf-8")))
         except (ValueError, OSError) as exc:
             raise TrainingError(f"{marker} is unreadable ({exc}); delete it to train again") from exc
-        if done.details.get("options") != self.options.model_dump(mode="json"):
+        if not self._same_result_options(done.details.get("options")):
             raise ConfigError(
                 f"run directory {str(run)!r} holds a finished run with other options; "
                 "use another run_dir, or delete that one to train again"
