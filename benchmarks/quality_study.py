@@ -84,6 +84,18 @@ LEVERS: dict[str, dict[str, Any]] = {
         "system": None,
         "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 1e-3}},
     },
+    "full-augmented-lr1e-3-4epochs": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": None,
+        "trainer": {"options": {"epochs": 4, "full_finetune": True, "learning_rate": 1e-3}},
+    },
+    "full-augmented-lr1e-3+negatives": {
+        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
+        "system": None,
+        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 1e-3}},
+        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
+        "refusal_formatter": "amazon-product-refusal",
+    },
     # trained refusals: 12 held-out negative products (1 : 4), on full fine-tuning with many question shapes
     "full-augmented-lr3e-4+negatives": {
         "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
