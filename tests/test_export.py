@@ -5,7 +5,6 @@ the llama.cpp-written GGUF the default model ships as; the Ollama Modelfile; run
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -14,9 +14,17 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from finetunekit.errors import FinetunekitError
+
+
+#: Request fields this server cannot honour, and what it answers when one is set.
+UNSUPPORTED = {
+    "stop": "stop sequences are not supported by this server; the answer ends at the model's end of turn",
+    "logprobs": "logprobs are not supported by this server",
+    "tools": "tools are not supported by this server",
+}
 
 
 class ApiError(FinetunekitError):
@@ -81,25 +89,11 @@ class ChatCompletionRequest(BaseModel):
     logprobs: bool | None = None
     tools: list[Any] | None = None
 
-    @field_validator("stop")
+    @field_validator("stop", "logprobs", "tools")
     @classmethod
-    def _no_stop(cls, value: Any) -> Any:
+    def _refuse_unsupported(cls, value: Any, info: ValidationInfo) -> Any:
         if value:
-            raise ValueError("stop sequences are not supported by this server; the answer ends at the model's end of turn")
-        return value
-
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: Any) -> Any:
-        if value:
-            raise ValueError("logprobs are not supported by this server")
-        return value
-
-    @field_validator("tools")
-    @classmethod
-    def _no_tools(cls, value: Any) -> Any:
-        if value:
-            raise ValueError("tools are not supported by this server")
+            raise ValueError(UNSUPPORTED[info.field_name])
         return value
 
     def conversation(self) -> list[dict[str, str]]:
