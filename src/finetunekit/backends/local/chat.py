@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Sequence
 
 from pydantic import Field
 
@@ -19,6 +20,15 @@ from finetunekit.hookspecs import hookimpl
 from finetunekit.chat import ChatModel, Message
 from finetunekit.backends.local.confidence import GreedyLogProbs, answer_length, confidence, start_after
 from finetunekit.backends.local.sources import DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One row of a :meth:`LocalChatModel.generate_tokens` call: the answer's token ids (cut
+    before the end-of-turn token) and whether the model ended its turn (else it hit the limit)."""
+
+    tokens: list[int]
+    finished: bool
 
 
 class LocalChatModel(ChatModel):
@@ -58,6 +68,8 @@ class LocalChatModel(ChatModel):
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
         self._loaded: Any = None
+        #: How many times this model called ``model.generate`` (one call per batch).
+        self.generate_calls = 0
 
     @property
     def model_label(self) -> str:
@@ -114,9 +126,8 @@ class LocalChatModel(ChatModel):
         from tqdm.auto import tqdm
 
         loaded, o = self.loaded, self.options
-        tokenizer, model = loaded.tokenizer, loaded.model
-        prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
-        encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        tokenizer = loaded.tokenizer
+        encoded = [encode_conversation(tokenizer, c) for c in conversations]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         config = self._generation_config(tokenizer)
         answers: list[tuple[str, float | None]] = [("", None)] * len(encoded)
@@ -128,9 +139,7 @@ class LocalChatModel(ChatModel):
                 batch = order[start : start + o.batch_size]
                 ids, mask = _left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, loaded.device)
                 recorder = GreedyLogProbs() if o.temperature == 0 else None
-                with torch.inference_mode():
-                    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                         logits_processor=[recorder] if recorder else None)
+                out = self._model_generate(ids, mask, config, logits_processor=[recorder] if recorder else None)
                 for row, i in enumerate(batch):
                     generated = out[row, ids.shape[1] :].tolist()
                     text = tokenizer.decode(generated, skip_special_tokens=True).strip()
@@ -139,6 +148,51 @@ class LocalChatModel(ChatModel):
             bar.close()
         return answers
 
+    def encode(self, conversation: list[Message]) -> list[int]:
+        """The prompt's token ids: ``conversation`` rendered with the chat template, ready for the answer."""
+        return encode_conversation(self.loaded.tokenizer, conversation)
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        """The text of answer tokens, as :meth:`generate` returns it (special tokens dropped, stripped)."""
+        return self.loaded.tokenizer.decode(list(tokens), skip_special_tokens=True).strip()
+
+    def generate_tokens(
+        self, prompts: list[list[int]], *, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
+        seed: int | None = None, on_step: Callable[[list[int]], None] | None = None,
+    ) -> list[Generation]:
+        """One batched ``model.generate`` call over ``prompts`` (token ids from :meth:`encode`),
+        whatever ``batch_size`` says: each row's answer, in order.
+
+        ``temperature`` 0 decodes greedily (as :meth:`generate` does); above 0 it samples, seeded
+        with ``seed`` when given. ``on_step(tokens)`` is called after every decoding step with the
+        token each row just received (a finished row keeps receiving padding), so a caller can
+        stream answers as they grow.
+        """
+        import torch
+
+        tokenizer = self.loaded.tokenizer
+        config = self._generation_config(tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+        ids, mask = _left_pad(prompts, tokenizer.pad_token_id, self.loaded.device)
+        criteria = [_StepObserver(on_step)] if on_step is not None else None
+        with torch.random.fork_rng() if seed is not None else contextlib.nullcontext():
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self._model_generate(ids, mask, config, stopping_criteria=criteria)
+        stops = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
+        rows = []
+        for row in range(len(prompts)):
+            generated = out[row, ids.shape[1] :].tolist()
+            n = answer_length(generated, stops)
+            rows.append(Generation(tokens=generated[:n], finished=n < len(generated)))
+        return rows
+
+    def _model_generate(self, ids: Any, mask: Any, config: Any, **kwargs: Any) -> Any:
+        import torch
+
+        self.generate_calls += 1
+        with torch.inference_mode():
+            return self.loaded.model.generate(input_ids=ids, attention_mask=mask, generation_config=config, **kwargs)
+
     def _confidence(self, tokenizer: Any, generated: list[int], recorder: Any, row: int, stops: Any) -> float | None:
         if recorder is None:
             return None
@@ -146,20 +200,31 @@ class LocalChatModel(ChatModel):
         start = start_after(tokenizer, generated[:n], self.options.confidence_after)
         return confidence(recorder.row(row, n), start, self.options.confidence_tokens)
 
-    def _generation_config(self, tokenizer: Any) -> Any:
+    def _generation_config(self, tokenizer: Any, *, max_new_tokens: int | None = None, temperature: float | None = None,
+                           top_p: float | None = None) -> Any:
+        """Generation settings: the options', or the given overrides."""
         from transformers import GenerationConfig
 
         from finetunekit.backends.local.loading import end_of_turn_ids
 
         o = self.options
-        sampling = {"do_sample": True, "temperature": o.temperature, "top_p": o.top_p} if o.temperature > 0 else {"do_sample": False}
+        temperature = o.temperature if temperature is None else temperature
+        top_p = o.top_p if top_p is None else top_p
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
         return GenerationConfig(
-            max_new_tokens=o.max_new_tokens,
+            max_new_tokens=o.max_new_tokens if max_new_tokens is None else max_new_tokens,
             eos_token_id=end_of_turn_ids(tokenizer),
             pad_token_id=tokenizer.pad_token_id,
             use_cache=True,
             **sampling,
         )
+
+
+def encode_conversation(tokenizer: Any, conversation: list[Message]) -> list[int]:
+    """``conversation`` rendered with ``tokenizer``'s chat template (ready for the assistant's
+    turn) and tokenized: the prompt the local chat model generates from."""
+    prompt = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
 def directory_fingerprint(path: str | Path) -> str:
@@ -170,6 +235,19 @@ def directory_fingerprint(path: str | Path) -> str:
         stat = file.stat()
         digest.update(f"{file.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+class _StepObserver:
+    """A ``transformers`` stopping criterion that never stops: it hands each step's new tokens to a callback."""
+
+    def __init__(self, callback: Callable[[list[int]], None]) -> None:
+        self.callback = callback
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        self.callback(input_ids[:, -1].tolist())
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import abc
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pluggy
 
+from finetunekit.atomic import atomic_directory
 from finetunekit.errors import ConfigError, MissingDependencyError
 from finetunekit.hookspecs import hookimpl
 
@@ -112,7 +111,6 @@ def convert_gguf(gguf_file: Path, target: Path) -> None:
     require_local_dependencies()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     folder, name = str(gguf_file.parent), gguf_file.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
@@ -123,17 +121,10 @@ def convert_gguf(gguf_file: Path, target: Path) -> None:
         del model.config.quantization_config
     if getattr(model, "is_quantized", False):
         model.is_quantized = False
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
+    with atomic_directory(target) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / COMPLETE_MARKER).write_text(f"converted from {gguf_file}\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 SMOLLM2_135M_INSTRUCT = GGUFPackageSource(
