@@ -33,7 +33,7 @@ def test_each_backend_config_names_registered_components_with_valid_options(back
     trainer = get_trainer(config.trainer.name, plugins=pm, **config.trainer.options)
     base = get_chat_model(backend, plugins=pm, **{**config.evaluation.chat_options, **config.evaluation.base_model.options})
     assert trainer.options.model == base.options.model  # the base model is the one that is fine-tuned
-    assert config.prompts.train == "amazon-product" and config.prompts.paraphrased == "amazon-product-paraphrased"
+    assert config.prompts.train == "amazon-product-varied" and config.prompts.paraphrased == "amazon-product-paraphrased"
     assert config.dataset.clean.rules == ["amazon-titles"] and config.formatter == "amazon-product"
     with pytest.raises(ValueError, match="unknown backend"):
         example_module().build_config("nope")
