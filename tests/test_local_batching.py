@@ -86,11 +86,12 @@ def losses(path):
         return [float(row["loss"]) for row in csv.DictReader(handle)]
 
 
-@pytest.mark.parametrize("layout", [{"micro_batch_tokens": 40}, {"micro_batch_tokens": 60, "packing": True}, {"packing": True}])
+@pytest.mark.parametrize("layout", [{}, {"micro_batch_tokens": 40}, {"micro_batch_tokens": 60, "packing": True},
+                                    {"micro_batch_tokens": None, "packing": True}])
 def test_micro_batched_and_packed_training_give_the_padded_loss_curve(pm, tiny_model, tmp_path, layout):
     common = dict(model=tiny_model, epochs=3, batch_size=3, learning_rate=2e-2, lora_r=8, lora_alpha=16,
                   device="cpu", bf16=False, logging_steps=1, max_length=128, warmup=0)
-    padded = get_trainer("local", plugins=pm, **common).train(EXAMPLES, run_dir=tmp_path / "padded")
+    padded = get_trainer("local", plugins=pm, **common, micro_batch_tokens=None).train(EXAMPLES, run_dir=tmp_path / "padded")
     split = get_trainer("local", plugins=pm, **common, **layout).train(EXAMPLES, run_dir=tmp_path / "split")
     expected, got = losses(padded.metrics_path), losses(split.metrics_path)
     assert len(got) == len(expected) == 6

@@ -24,7 +24,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -114,9 +114,10 @@ class LocalTrainer(Trainer):
             True, description="Compute the loss from hidden states on label positions only, chunk by chunk, so the "
             "batch's full-vocabulary logits never exist (less memory, same loss up to rounding); off = the model's own loss.",
         )
-        micro_batch_tokens: int | None = Field(
-            None, ge=1, description="Run each batch as padding-free pieces of at most this many tokens (forward and "
-            "backward per piece, summed: the batch's loss and gradients up to rounding); less padding and memory. "
+        micro_batch_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+            "auto", description="Run each batch as padding-free pieces of at most this many tokens (forward and "
+            "backward per piece, summed: the batch's loss and gradients up to rounding): less padding, and "
+            "activation memory for one piece instead of the batch. auto = 512 on CPU, the whole batch on GPUs; "
             "None = the whole batch at once.",
         )
         packing: bool = Field(
@@ -192,7 +193,7 @@ class LocalTrainer(Trainer):
         trainer = chunked_loss_trainer_class()(
             model=model,
             chunked_loss=o.chunked_loss,
-            micro_batch_tokens=o.micro_batch_tokens,
+            micro_batch_tokens=micro_batch_budget(o.micro_batch_tokens, device),
             packed=o.packing,
             args=self._training_arguments(checkpoints, device, bf16, has_eval=bool(validation_rows)),
             train_dataset=ChatDataset(train_items),
@@ -403,6 +404,18 @@ def _differing(recorded: Any, current: dict) -> str:
 def register_trainers(register):
     """Register the ``local`` trainer."""
     register(LocalTrainer)
+
+
+#: Tokens per piece with ``micro_batch_tokens="auto"`` on CPU: one or a few examples at a time.
+CPU_MICRO_BATCH_TOKENS = 512
+
+
+def micro_batch_budget(option: int | str | None, device: str) -> int | None:
+    """Resolve ``micro_batch_tokens``: ``auto`` = :data:`CPU_MICRO_BATCH_TOKENS` on CPU (activation
+    memory is the bulk of a training step's, and small matmuls cost little there), None on GPUs."""
+    if option == "auto":
+        return CPU_MICRO_BATCH_TOKENS if device == "cpu" else None
+    return option  # type: ignore[return-value]
 
 
 def last_complete_checkpoint(directory: Path) -> str | None:
