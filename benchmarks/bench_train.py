@@ -2,10 +2,15 @@
 
 Both train the same model with the same LoRA settings on the same tokenized Amazon examples
 (labels only on the answers) for the same number of steps. The baseline pads every batch to
-``max_length`` and samples at random; the local trainer pads each batch to its longest example
-and groups examples of similar length. Tokens/s counts real (non-padding) tokens.
+``max_length`` and samples at random, and computes the model's own loss over every position's
+logits; the local trainer groups examples of similar length, pads each batch to its longest
+example and (by default) computes the loss chunk by chunk on the label positions only. Each
+``--variants`` entry is the local trainer with other options (``plain``: the model's own loss;
+``micro``: padding-free micro-batches of one example; ``packed``: the batch packed into one row).
+Runs are interleaved (baseline, then each variant, repeated), so machine noise hits all alike.
+Tokens/s counts real (non-padding) tokens.
 
-    python benchmarks/bench_train.py --rows 32 --repeats 2
+    python benchmarks/bench_train.py --rows 48 --max-length auto --bf16 --repeats 2 --variants local plain
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from local_sample import amazon_examples, load_rows, pick  # noqa: E402
 
 
-def baseline_seconds(resolved: str, items, opts, out: Path) -> float:
-    """Seconds for ``transformers.Trainer`` with fixed-length padding and a random sampler."""
+def baseline_seconds(resolved: str, items, opts, out: Path) -> tuple[float, float]:
+    """Seconds for ``transformers.Trainer`` with fixed-length padding (to max_length) and a random
+    sampler, and its training loss."""
     from peft import LoraConfig, get_peft_model
     from transformers import Trainer, TrainingArguments, set_seed
 
@@ -40,25 +46,36 @@ def baseline_seconds(resolved: str, items, opts, out: Path) -> float:
     )
     args = TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=opts.batch_size, num_train_epochs=opts.epochs,
-        learning_rate=2e-3, logging_steps=5, save_strategy="no", report_to="none", use_cpu=True,
+        learning_rate=2e-3, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
         remove_unused_columns=False, seed=opts.seed, bf16=opts.bf16,
     )
     trainer = Trainer(model=model, args=args, train_dataset=ChatDataset(items),
-                      data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to=opts.max_length))
+                      data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to=max(len(i.input_ids) for i in items)))
     started = time.perf_counter()
-    trainer.train()
-    return time.perf_counter() - started
+    result = trainer.train()
+    return time.perf_counter() - started, result.training_loss
 
 
-def ours_seconds(examples, opts, out: Path) -> float:
-    """Seconds of ``LocalTrainer``'s training loop (checkpoint saving included)."""
+#: The local trainer's options per variant (the rest as the baseline's).
+VARIANTS = {
+    "local": {},
+    "plain": {"chunked_loss": False},
+    "micro": {"micro_batch_tokens": 1},
+    "packed": {"packing": True},
+}
+
+
+def ours_seconds(examples, opts, out: Path, variant: str) -> tuple[float, float]:
+    """Seconds of ``LocalTrainer``'s training loop (checkpoint saving included) and its final loss."""
     import finetunekit as ftk
 
     trainer = ftk.get_trainer(
         "local", model=opts.model, epochs=opts.epochs, batch_size=opts.batch_size, max_length=opts.max_length,
         lora_r=opts.lora_r, lora_alpha=2 * opts.lora_r, learning_rate=2e-3, device="cpu", bf16=opts.bf16, seed=opts.seed,
+        logging_steps=1, **VARIANTS[variant],
     )
-    return trainer.train(examples, run_dir=out).details["train_seconds"]
+    details = trainer.train(examples, run_dir=out).details
+    return details["train_seconds"], details["train_loss"]
 
 
 def main() -> None:
@@ -68,11 +85,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=32)
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=512, help="the local trainer's default")
+    parser.add_argument("--max-length", type=lambda v: v if v == "auto" else int(v), default="auto",
+                        help="token limit; auto (the trainer's default) = the longest example")
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["local"])
     opts = parser.parse_args()
 
     import torch
@@ -83,23 +102,28 @@ def main() -> None:
 
     resolved = resolve_model(opts.model)
     examples = amazon_examples(pick(load_rows(opts.data), opts.rows, opts.seed))
-    items, report = tokenize_examples(load_tokenizer(resolved), examples, opts.max_length)
+    items, report = tokenize_examples(load_tokenizer(resolved), examples, opts.max_length, cap=2048)
     tokens = report.tokens * opts.epochs
     print(f"{len(items)} examples, {report.tokens} tokens (mean {report.tokens / len(items):.0f}, "
-          f"{report.truncated} truncated at {opts.max_length}); torch threads {torch.get_num_threads()}", flush=True)
-    runs = {"baseline_padded": [], "local_trainer": []}
+          f"{report.truncated} truncated at {report.max_length}); torch threads {torch.get_num_threads()}", flush=True)
+    runs: dict[str, list[float]] = {"baseline_padded": [], **{v: [] for v in opts.variants}}
+    losses: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(opts.repeats):  # interleaved, so machine noise hits both alike
-            runs["baseline_padded"].append(baseline_seconds(resolved, items, opts, Path(tmp) / f"base{repeat}"))
-            runs["local_trainer"].append(ours_seconds(examples, opts, Path(tmp) / f"ours{repeat}"))
+        for repeat in range(opts.repeats):  # interleaved, so machine noise hits all alike
+            seconds, losses["baseline_padded"] = baseline_seconds(resolved, items, opts, Path(tmp) / f"base{repeat}")
+            runs["baseline_padded"].append(seconds)
+            for variant in opts.variants:
+                seconds, losses[variant] = ours_seconds(examples, opts, Path(tmp) / f"{variant}{repeat}", variant)
+                runs[variant].append(seconds)
             print({k: round(v[-1], 1) for k, v in runs.items()}, flush=True)
     best = {k: min(v) for k, v in runs.items()}
     result = {
         "model": opts.model, "rows": len(items), "tokens_per_epoch": report.tokens, "epochs": opts.epochs,
-        "batch_size": opts.batch_size, "max_length": opts.max_length, "lora_r": opts.lora_r, "bf16": opts.bf16,
+        "batch_size": opts.batch_size, "max_length": report.max_length, "lora_r": opts.lora_r, "bf16": opts.bf16,
         "seconds": {k: [round(s, 1) for s in v] for k, v in runs.items()},
+        "train_loss": {k: round(v, 4) for k, v in losses.items()},
         "tokens_per_second": {k: round(tokens / s, 1) for k, s in best.items()},
-        "speedup": round(best["baseline_padded"] / best["local_trainer"], 2),
+        "speedup_vs_baseline": {k: round(best["baseline_padded"] / s, 2) for k, s in best.items() if k != "baseline_padded"},
     }
     print(json.dumps(result, indent=2))
 

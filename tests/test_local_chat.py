@@ -78,7 +78,8 @@ def test_sampling_is_seeded(pm, tiny_model):
 
 
 def test_the_answer_cache_returns_stored_answers_without_generating(pm, tiny_model, tmp_path):
-    model = chat(pm, tiny_model, answer_cache_dir=str(tmp_path / "answers"))
+    # its own copy of the model (not the process's shared one), which is then taken away
+    model = chat(pm, tiny_model, answer_cache_dir=str(tmp_path / "answers"), share_model=False)
     first = model.answer(QUESTIONS[:3])
     files = sorted(p.name for p in (tmp_path / "answers").rglob("*.json"))
     assert len(files) == 3

@@ -9,6 +9,7 @@ unless ``fresh=True``.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from dataclasses import dataclass
@@ -146,6 +147,8 @@ class Pipeline:
                                       run_dir=self.run_dir / "train")
                 write_json(result_path, redact(tuned.model_dump(mode="json")))
                 record.update(model=tuned.model, backend=tuned.backend)
+            del trainer
+            gc.collect()  # the trained model and its optimizer go before evaluation loads its models
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
 
     def evaluate(self, *, train_if_needed: bool = False) -> Any:

@@ -51,7 +51,13 @@ class LocalChatModel(ChatModel):
         allow_hub: bool = option(False, affects_result=False, description="Let an HF model id download from the hub.")
         progress: bool = option(True, affects_result=False, description="Show a progress bar.")
         merge_adapter: bool = Field(
-            True, description="Fold the adapter into the weights before generating (faster; the same model up to rounding).",
+            True, description="Fold the adapter into the weights before generating (faster; the same model up to "
+            "rounding). Not with share_model, which keeps the base weights intact.",
+        )
+        share_model: bool = option(
+            True, affects_result=False, description="Base and fine-tuned models of the same weights answer from one "
+            "copy in memory (the adapter switched on and off; the base's answers are exactly its own, the adapter "
+            "is applied unmerged). Off = each chat model loads its own copy.",
         )
         dtype: Literal["auto", "float32", "bfloat16"] = Field(
             "float32", description="Weights' dtype when generating; auto = bfloat16 where it is native (CUDA with "
@@ -70,6 +76,8 @@ class LocalChatModel(ChatModel):
         self._loaded: Any = None
         #: How many times this model called ``model.generate`` (one call per batch).
         self.generate_calls = 0
+        self._shared: Any = None  # the SharedModel answered from, with share_model
+        self._adapter_name: str | None = None
 
     @property
     def model_label(self) -> str:
@@ -81,14 +89,27 @@ class LocalChatModel(ChatModel):
     def loaded(self) -> Any:
         """The model and tokenizer (loaded on first use)."""
         if self._loaded is None:
-            from finetunekit.backends.local.loading import load_for_generation
-
             o = self.options
-            self._loaded = load_for_generation(
-                o.model, adapter=o.adapter, device=o.device, cache_dir=o.cache_dir,
-                allow_hub=o.allow_hub, plugins=self.plugins, dtype=self._dtype(), merge_adapter=o.merge_adapter,
-            )
+            where = dict(device=o.device, cache_dir=o.cache_dir, allow_hub=o.allow_hub, plugins=self.plugins, dtype=self._dtype())
+            if o.share_model:
+                from finetunekit.backends.local.shared import shared_model
+
+                self._shared = shared_model(o.model, **where)
+                if o.adapter:
+                    self._adapter_name = self._shared.add_adapter(o.adapter, directory_fingerprint(o.adapter))
+                self._loaded = self._shared.loaded
+            else:
+                from finetunekit.backends.local.loading import load_for_generation
+
+                self._loaded = load_for_generation(o.model, adapter=o.adapter, merge_adapter=o.merge_adapter, **where)
         return self._loaded
+
+    def _model(self) -> Any:
+        """A context giving the model to generate with (this chat model's adapter active, if shared)."""
+        loaded = self.loaded
+        if self._shared is None:
+            return contextlib.nullcontext(loaded.model)
+        return self._shared.using(self._adapter_name)
 
     def cache_identity(self) -> dict[str, Any]:
         """The options and files, besides the messages, that change an answer."""
@@ -97,6 +118,8 @@ class LocalChatModel(ChatModel):
             include={"model", "max_new_tokens", "temperature", "top_p", "confidence_tokens", "confidence_after",
                      "merge_adapter", "dtype"}, mode="json",
         )
+        if o.adapter and o.share_model:  # a shared model applies the adapter unmerged
+            identity["merge_adapter"] = False
         if o.temperature > 0:
             identity.update(seed=o.seed, batch_size=o.batch_size)
         identity["adapter"] = directory_fingerprint(o.adapter) if o.adapter else None
@@ -190,8 +213,8 @@ class LocalChatModel(ChatModel):
         import torch
 
         self.generate_calls += 1
-        with torch.inference_mode():
-            return self.loaded.model.generate(input_ids=ids, attention_mask=mask, generation_config=config, **kwargs)
+        with torch.inference_mode(), self._model() as model:
+            return model.generate(input_ids=ids, attention_mask=mask, generation_config=config, **kwargs)
 
     def _confidence(self, tokenizer: Any, generated: list[int], recorder: Any, row: int, stops: Any) -> float | None:
         if recorder is None:

@@ -24,7 +24,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -110,6 +110,20 @@ class LocalTrainer(Trainer):
             None, ge=1, description="Stop when the eval loss has not improved for this many epochs (needs "
             "validation examples); the best epoch's model is the one saved.",
         )
+        chunked_loss: bool = Field(
+            True, description="Compute the loss from hidden states on label positions only, chunk by chunk, so the "
+            "batch's full-vocabulary logits never exist (less memory, same loss up to rounding); off = the model's own loss.",
+        )
+        micro_batch_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+            "auto", description="Run each batch as padding-free pieces of at most this many tokens (forward and "
+            "backward per piece, summed: the batch's loss and gradients up to rounding): less padding, and "
+            "activation memory for one piece instead of the batch. auto = 512 on CPU, the whole batch on GPUs; "
+            "None = the whole batch at once.",
+        )
+        packing: bool = Field(
+            False, description="Lay each piece's examples end to end in one row (position ids restart per example, "
+            "so attention stays within each example); pays with flash-attention's variable-length kernel on CUDA.",
+        )
 
         @field_validator("report_to")
         @classmethod
@@ -153,8 +167,8 @@ class LocalTrainer(Trainer):
     # -- the run -----------------------------------------------------------------------------
 
     def _train(self, train_rows: list[dict], validation_rows: list[dict], run: Path, fingerprints: dict) -> FineTunedModel:
-        from transformers import Trainer as HFTrainer
         from transformers import set_seed
+        from finetunekit.backends.local.hf_trainer import chunked_loss_trainer_class
         from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
         from finetunekit.backends.local.sources import resolve_model
         from finetunekit.backends.local.callbacks import loss_history_callback, write_history
@@ -176,8 +190,11 @@ class LocalTrainer(Trainer):
         model = self._prepare_model(load_causal_lm(resolved, device=device, allow_hub=o.allow_hub))
         checkpoints = run / "checkpoints"
         metrics_path = run / "metrics.csv"
-        trainer = HFTrainer(
+        trainer = chunked_loss_trainer_class()(
             model=model,
+            chunked_loss=o.chunked_loss,
+            micro_batch_tokens=micro_batch_budget(o.micro_batch_tokens, device),
+            packed=o.packing,
             args=self._training_arguments(checkpoints, device, bf16, has_eval=bool(validation_rows)),
             train_dataset=ChatDataset(train_items),
             eval_dataset=ChatDataset(eval_items) if validation_rows else None,
@@ -387,6 +404,18 @@ def _differing(recorded: Any, current: dict) -> str:
 def register_trainers(register):
     """Register the ``local`` trainer."""
     register(LocalTrainer)
+
+
+#: Tokens per piece with ``micro_batch_tokens="auto"`` on CPU: one or a few examples at a time.
+CPU_MICRO_BATCH_TOKENS = 512
+
+
+def micro_batch_budget(option: int | str | None, device: str) -> int | None:
+    """Resolve ``micro_batch_tokens``: ``auto`` = :data:`CPU_MICRO_BATCH_TOKENS` on CPU (activation
+    memory is the bulk of a training step's, and small matmuls cost little there), None on GPUs."""
+    if option == "auto":
+        return CPU_MICRO_BATCH_TOKENS if device == "cpu" else None
+    return option  # type: ignore[return-value]
 
 
 def last_complete_checkpoint(directory: Path) -> str | None:

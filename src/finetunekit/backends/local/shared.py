@@ -1,0 +1,89 @@
+"""One copy of a base model's weights for every local chat model in a process that uses it.
+
+The base model and the fine-tuned one (base + LoRA adapter) answer from the same weights: the
+adapter is loaded onto the shared model under a name of its own and made active for the
+fine-tuned model's answers; the base model answers with every adapter disabled
+(``PeftModel.disable_adapter()``), which computes exactly what the base model alone computes.
+The pool holds models only while some chat model uses them (weak references).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from pathlib import Path
+from typing import Any, Iterator
+
+import pluggy
+
+from finetunekit.backends.local.loading import LoadedModel, load_for_generation, pick_device
+from finetunekit.backends.local.sources import resolve_model
+from finetunekit.errors import ConfigError
+
+_POOL: weakref.WeakValueDictionary[tuple[str, str, str], SharedModel] = weakref.WeakValueDictionary()
+
+
+class SharedModel:
+    """A loaded base model and the adapters loaded onto it (each under its own name)."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self._adapters: dict[tuple[str, str], str] = {}  # (directory, fingerprint) -> adapter name
+
+    def add_adapter(self, directory: str | Path, fingerprint: str) -> str:
+        """The name of the adapter in ``directory`` on this model (loading it the first time)."""
+        key = (str(Path(directory).resolve()), fingerprint)
+        if key in self._adapters:
+            return self._adapters[key]
+        from peft import PeftModel
+
+        if not (Path(directory) / "adapter_config.json").is_file():
+            raise ConfigError(f"adapter {str(directory)!r} is not a PEFT adapter directory (no adapter_config.json)")
+        name = f"adapter{len(self._adapters)}"
+        model = self.loaded.model
+        if isinstance(model, PeftModel):
+            model.load_adapter(str(directory), adapter_name=name)
+        else:
+            model = PeftModel.from_pretrained(model, str(directory), adapter_name=name).to(self.loaded.device)
+            self.loaded.model = model
+        model.eval()
+        self._adapters[key] = name
+        return name
+
+    @contextlib.contextmanager
+    def using(self, adapter: str | None) -> Iterator[Any]:
+        """The model to generate with: ``adapter`` active, or (None) the base model's own weights."""
+        from peft import PeftModel
+
+        model = self.loaded.model
+        if not isinstance(model, PeftModel):
+            if adapter is not None:
+                raise ConfigError(f"adapter {adapter!r} is not loaded on this model")
+            yield model
+        elif adapter is None:
+            with model.disable_adapter():
+                yield model
+        else:
+            model.set_adapter(adapter)
+            yield model
+
+
+def shared_model(
+    model: str,
+    *,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    allow_hub: bool = False,
+    plugins: pluggy.PluginManager | None = None,
+    dtype: Any = None,
+) -> SharedModel:
+    """The process's shared copy of ``model`` on ``device`` in ``dtype`` (loaded on first use)."""
+    resolved = resolve_model(model, plugins=plugins, cache_dir=cache_dir)
+    key = (resolved, pick_device(device), str(dtype))
+    found = _POOL.get(key)
+    if found is None:
+        found = SharedModel(load_for_generation(
+            model, device=device, cache_dir=cache_dir, allow_hub=allow_hub, plugins=plugins, dtype=dtype,
+        ))
+        _POOL[key] = found
+    return found
