@@ -290,7 +290,7 @@ class FakeOpenAI:
             filename, data = body["file"]
             return state.create_file(filename or "upload", str(body.get("purpose", "")), data)
         if route == "files.list":
-            return state.list_files(after, limit)
+            return state.list_files(after, limit, (query.get("purpose") or [None])[0])
         if route == "files.retrieve":
             return state.retrieve_file(params["id"])
         if route == "files.content":

@@ -35,7 +35,15 @@ from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
 from finetunekit.chat import ChatModel, Message, to_messages
 from finetunekit.answer_cache import AnswerCache, hash_request
-from finetunekit.backends.openai.client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
+from finetunekit.backends.openai.client import (
+    OpenAIConnectionOptions,
+    api_key_of,
+    build_client,
+    endpoint_of,
+    endpoint_of_options,
+    failure_summary,
+    redact,
+)
 from finetunekit.backends.openai.cost import AnswerCostEstimate, answer_cost_estimate
 from finetunekit.backends.openai.poll import say_to_stderr
 
@@ -263,8 +271,9 @@ class OpenAIChatModel(ChatModel):
             first = redact(f"{type(failures[0]).__name__}: {failures[0]}", api_key_of(client))
             kept = "; answers received so far are cached, a rerun sends only the rest" if self.cache else ""
             raise ChatRequestError(
-                f"{len(failures)} request(s) to {endpoint_of(client)} failed after {self.options.max_retries} "
-                f"retries, {missing} conversation(s) unanswered{kept}. First error: {first}", len(failures))
+                f"{len(failures)} request(s) to {endpoint_of(client)} "
+                f"{failure_summary(failures[0], self.options.max_retries)}, {missing} conversation(s) "
+                f"unanswered{kept}. First error: {first}", len(failures))
 
     def _generate_batch(self, conversations: list[list[Message]],
                         requests: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
