@@ -57,6 +57,11 @@ def is_env_var_name(value: object) -> bool:
     return isinstance(value, str) and _ENV_NAME.fullmatch(value) is not None and not looks_like_key(value)
 
 
+def _looks_random(value: str) -> bool:
+    """A long name mixing lower-case letters and digits: more like a key than a variable name."""
+    return len(value) >= 20 and any(c.isdigit() for c in value) and any(c.islower() for c in value)
+
+
 def add_secret(value: object) -> None:
     """Register a secret value: from now on :func:`scrub` replaces it in any text."""
     if not isinstance(value, str) or len(value.strip()) < MIN_SECRET_LENGTH:
@@ -72,8 +77,8 @@ def collect_secrets(data: Any, secret_fields: Collection[str] = ()) -> None:
     """Register the secret values in a (nested) options or config mapping.
 
     Secret are: values of ``secret_fields`` and of secret-looking keys; a ``*_env`` field's
-    value when it is not a variable *name* (a key pasted there), else the value of the
-    environment variable it names; and any string shaped like a well-known key.
+    value when it is not a variable *name* or looks random (a key pasted there), and the value
+    of the environment variable it names; and any string shaped like a well-known key.
     """
     if isinstance(data, Mapping):
         for key, value in data.items():
@@ -81,10 +86,10 @@ def collect_secrets(data: Any, secret_fields: Collection[str] = ()) -> None:
             if name in secret_fields or is_secret_key(name):
                 _add_all(value)
             elif name.endswith("_env") and isinstance(value, str):
+                if not is_env_var_name(value) or _looks_random(value):
+                    add_secret(value)  # a key pasted where a variable name belongs
                 if is_env_var_name(value):
                     add_secret(os.environ.get(value))
-                else:
-                    add_secret(value)
             else:
                 collect_secrets(value)
     elif isinstance(data, (list, tuple)):

@@ -96,15 +96,16 @@ def read_lines(path: Path, progress: bool | None = None) -> Iterator[tuple[int, 
                     bar(raw.tell())
                 yield line_no, line
         except Exception as exc:  # EOFError, OSError, zlib.error, isal's IsalError: all mean bad bytes
-            compressed = stream is not raw
-            what = ("the file is truncated or not valid gzip" if compressed else "the file could not be read")
-            raise DataError(
-                f"{what} at this line ({type(exc).__name__}: {exc}); "
-                + ("expected a complete gzip stream" if compressed else "expected a readable file"),
-                path=path,
-                line=line_no + 1,
-            ) from None
+            raise stream_error(path, line_no + 1, exc, compressed=stream is not raw) from None
         bar(raw.tell())
+
+
+def stream_error(path: Path, line: int, exc: Exception, *, compressed: bool) -> DataError:
+    """The :class:`DataError` for a read that failed at ``line`` (truncated or corrupt gzip data,
+    or an I/O error): loaders turn whatever the decompressor raised into this."""
+    what = "the file is truncated or not valid gzip" if compressed else "the file could not be read"
+    expected = "expected a complete gzip stream" if compressed else "expected a readable file"
+    return DataError(f"{what} at this line ({type(exc).__name__}: {exc}); {expected}", path=path, line=line)
 
 
 @contextlib.contextmanager

@@ -50,15 +50,20 @@ def csv_unguard(value: object) -> object:
 def guarded_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose text cells pass through :func:`csv_guard`."""
     out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(csv_guard)
+    for column in _text_columns(out):
+        out[column] = out[column].map(csv_guard)
     return out
 
 
 def unguarded_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (read from a CSV written from :func:`guarded_frame`) with its text restored."""
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].map(csv_unguard)
+    for column in _text_columns(frame):
+        frame[column] = frame[column].map(csv_unguard)
     return frame
+
+
+def _text_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that may hold text (object or string dtype; numbers are never formulas)."""
+    import pandas as pd
+
+    return [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]

@@ -122,6 +122,11 @@ class FakeOpenAI:
         """Let the next ``times`` requests of ``route`` hang ``seconds``, then drop them."""
         return self.faults.add(FaultRule(route, kind="hang", times=times, hang_seconds=seconds))
 
+    def lose_response(self, route: str = "*", *, times: int | None = 1, seconds: float = 30.0) -> FaultRule:
+        """Carry out the next ``times`` requests of ``route`` (an upload is stored, a job created),
+        then hang ``seconds`` without answering: what a client killed mid-request leaves behind."""
+        return self.faults.add(FaultRule(route, kind="lose_response", times=times, hang_seconds=seconds))
+
     def fail_randomly(self, route: str = "*", *, rate: float = 0.3, statuses: Sequence[int] = (500, 429),
                       seed: int = 0, retry_after: float | None = 0.01) -> FaultRule:
         """Fail each request of ``route`` with chance ``rate``, status drawn from ``statuses``."""

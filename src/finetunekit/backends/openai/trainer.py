@@ -193,7 +193,9 @@ class OpenAITrainer(Trainer):
             state.save(run_dir)
         job = self._job_created_before(client, state)
         if job is None:
-            job = client.fine_tuning.jobs.create(**self._job_request(state))
+            request = self._job_request(state)
+            job = self._create_once(lambda: client.with_options(max_retries=0).fine_tuning.jobs.create(**request),
+                                    lambda: self._job_created_before(client, state), "creating the job")
             self.say(f"[openai] created job {job.id} ({state.base_model})")
         else:
             self.say(f"[openai] found job {job.id} created by an interrupted run; reattaching")
@@ -206,13 +208,44 @@ class OpenAITrainer(Trainer):
         before recording the file id uploads nothing twice."""
         stem, _, suffix = filename.rpartition(".")
         name = f"{stem}-{sha256(data)[:16]}.{suffix}"
-        for earlier in itertools.islice(client.files.list(purpose="fine-tune", limit=100), UPLOAD_SEARCH_LIMIT):
-            if earlier.filename == name and earlier.bytes == len(data) and earlier.status not in ("error", "deleted"):
-                self.say(f"[openai] reusing {earlier.id}: an identical {filename} uploaded earlier")
-                return earlier.id
-        uploaded = client.files.create(file=(name, data), purpose="fine-tune")
+
+        def earlier_upload() -> Any:
+            for earlier in itertools.islice(client.files.list(purpose="fine-tune", limit=100), UPLOAD_SEARCH_LIMIT):
+                if earlier.filename == name and earlier.bytes == len(data) and earlier.status not in ("error", "deleted"):
+                    return earlier
+            return None
+
+        earlier = earlier_upload()
+        if earlier is not None:
+            self.say(f"[openai] reusing {earlier.id}: an identical {filename} uploaded earlier")
+            return earlier.id
+        uploaded = self._create_once(
+            lambda: client.with_options(max_retries=0).files.create(file=(name, data), purpose="fine-tune"),
+            earlier_upload, f"uploading {filename}")
         self.say(f"[openai] uploaded {filename} ({len(data):,} bytes) as {uploaded.id}")
         return uploaded.id
+
+    def _create_once(self, create: Callable[[], Any], made_before: Callable[[], Any], what: str) -> Any:
+        """``create()`` without the SDK's own retries — a retried upload or job creation whose
+        first answer was lost would make a second file or job — retrying connection errors,
+        429 and 5xx ourselves (``max_retries`` times), each time after looking for what the
+        failed attempt may have made (``made_before()``)."""
+        import openai
+
+        retried = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+        for attempt in range(self.options.max_retries + 1):
+            if attempt:
+                found = made_before()
+                if found is not None:
+                    return found
+            try:
+                return create()
+            except retried as exc:
+                if attempt == self.options.max_retries:
+                    raise
+                self.say(f"[openai] {what}: {type(exc).__name__}; retrying")
+                self.sleep(min(0.5 * 2 ** attempt, 30.0))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _job_created_before(self, client: Any, state: JobState) -> Any:
         """A job carrying this run's token: created by a run killed before it could record it."""
