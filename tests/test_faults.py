@@ -180,7 +180,7 @@ def test_a_run_killed_after_a_training_checkpoint_resumes_from_it(source, tmp_pa
     from pipeline_support import config_toml, make_tiny_model
 
     config = write(tmp_path / "c.toml", config_toml(tmp_path / "run", make_tiny_model(tmp_path / "m"), source,
-                                                    epochs=12))
+                                                    epochs=4))
     env = cli_env()
     child = start_cli("train", str(config), env=env)
     checkpoints = tmp_path / "run" / "train" / "checkpoints"

@@ -248,8 +248,13 @@ class OpenAIChatModel(ChatModel):
             total=len(pending), desc=f"openai {self.options.model}", unit="req",
             disable=not self.options.progress,
         ) as bar:
-            futures = {pool.submit(self._ask, client, conversations[positions[0]]): positions
-                       for positions in pending.values()}
+            def ask_and_keep(position: int) -> tuple[str, float | None]:
+                answer = self._ask(client, conversations[position])
+                if self.cache is not None:  # on disk before this worker asks again: a kill loses no paid answer
+                    self.cache.put(requests[position], *answer)
+                return answer
+
+            futures = {pool.submit(ask_and_keep, positions[0]): positions for positions in pending.values()}
             for future in concurrent.futures.as_completed(futures):
                 positions = futures[future]
                 try:
@@ -261,8 +266,6 @@ class OpenAIChatModel(ChatModel):
                     for other in futures:  # stop starting new requests; running ones finish
                         other.cancel()
                     continue
-                if self.cache is not None:
-                    self.cache.put(requests[positions[0]], *answer)
                 for index in positions:
                     answers[index] = answer
                 bar.update(1)
