@@ -22,7 +22,6 @@ import finetunekit
 from eval_support import FixedAnswerModel, KnowingModel, amazon_eval_sets, make_examples, product_rows
 from fault_support import SRC, fake_config, openai_config
 from finetunekit.cli import main
-from finetunekit.config import load_config, parse_config
 from finetunekit.data.dataset import Dataset
 from finetunekit.errors import ConfigError, DataError, TemplateError
 from finetunekit.pipeline import Pipeline
