@@ -123,15 +123,16 @@ def test_changing_only_evaluation_settings_reevaluates_without_retraining(tmp_pa
 
 
 @pytest.mark.parametrize("status", ["running", "failed"])
-def test_fresh_is_refused_while_an_unfinished_training_run_is_recorded(tmp_path, assets, pm, status):
+def test_fresh_starts_over_an_interrupted_or_failed_training_run(tmp_path, assets, pm, status):
+    # the local trainer has nothing running elsewhere; the run directory's lock proves no process works in it
     path = write_config(tmp_path, assets)
     pipeline = Pipeline.from_config(path, plugins=pm)
     pipeline.prepare()
     pipeline.manifest.data["stages"]["train"] = {"status": status}
     pipeline.manifest.save()
-    with pytest.raises(ConfigError, match="unfinished training run"):
-        Pipeline.from_config(path, plugins=pm, fresh=True)
-    assert (tmp_path / "run" / "examples" / "train.jsonl").is_file()
+    fresh = Pipeline.from_config(path, plugins=pm, fresh=True)
+    assert fresh.manifest.data["stages"] == {}
+    assert not (tmp_path / "run" / "examples" / "train.jsonl").exists()
 
 
 def test_a_failed_first_prepare_does_not_lock_the_run_directory(tmp_path, assets, pm):

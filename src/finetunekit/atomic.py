@@ -1,4 +1,8 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half of it."""
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of it.
+
+``write_text`` and ``write_json`` also keep configured secret values out of what they write
+(:func:`finetunekit.redaction.scrub_known`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import os
 import uuid
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from finetunekit.redaction import scrub_known
 
 
 @contextlib.contextmanager
@@ -35,9 +41,9 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | N
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    """Write ``text`` to ``path`` atomically (UTF-8), configured secret values replaced."""
     with atomic_open(path, "w") as handle:
-        handle.write(text)
+        handle.write(scrub_known(text))
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

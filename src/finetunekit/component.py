@@ -19,7 +19,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from finetunekit.errors import ConfigError
-from finetunekit.redaction import is_secret_key
+from finetunekit.redaction import collect_secrets, is_secret_key, scrub
 
 
 #: Values the pipeline can provide to an option that declares it (``option(pipeline=...)``).
@@ -79,30 +79,40 @@ class ComponentOptions(BaseModel):
         return {key: value for key, value in options.items() if key in keep}
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+def format_validation_error(exc: ValidationError, prefix: str = "", secret_fields: Any = ()) -> str:
     """One line per problem, each naming its dotted path (``trainer.options.n_epochs``).
 
-    The offending value is shown, except for unknown keys and secret-looking ones, so that a
+    The offending value is shown, except for unknown keys, secret-looking ones and ``secret``
+    fields (named in ``secret_fields``), and the text is scrubbed of secret values, so that a
     misplaced API key never reaches a message.
     """
     lines = []
     for error in exc.errors():
         loc = [str(part) for part in (prefix, *error["loc"]) if part != ""]
         path = ".".join(loc) or "<root>"
-        hide = error["type"] in ("extra_forbidden", "missing") or any(is_secret_key(part) for part in loc)
-        shown = "" if hide else f" (got {error.get('input')!r})"
+        hide = (error["type"] in ("extra_forbidden", "missing") or any(is_secret_key(part) for part in loc)
+                or bool(set(loc) & set(secret_fields)))
+        shown = "" if hide else f" (got {error.get('input')!r:.200})"
         lines.append(f"{path}: {error['msg']}{shown}")
-    return "; ".join(lines)
+    return scrub("; ".join(lines))
 
 
 def validate_options(
     model: type[BaseModel], options: Mapping[str, Any], *, where: str
 ) -> BaseModel:
-    """``model.model_validate(options)``, turning a failure into a :class:`ConfigError`."""
+    """``model.model_validate(options)``, turning a failure into a :class:`ConfigError`.
+
+    The values of the model's ``secret`` fields (and other secret-looking values) are
+    registered for scrubbing first; the error carries no chained pydantic error, whose text
+    would quote the offending input (``input_value='sk-…'``).
+    """
+    secret_fields = model.secret_fields() if issubclass(model, ComponentOptions) else frozenset()
+    collect_secrets(options, secret_fields)
     try:
         return model.model_validate(dict(options))
     except ValidationError as exc:
-        raise ConfigError(f"invalid options: {format_validation_error(exc, where)}") from exc
+        message = f"invalid options: {format_validation_error(exc, where, secret_fields)}"
+    raise ConfigError(message)
 
 
 def validate_partial_options(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from finetunekit.component import format_validation_error, validate_options, validate_partial_options
 from finetunekit.errors import ConfigError
 from finetunekit.evaluation.metrics import DEFAULT_METRICS
+from finetunekit.redaction import collect_secrets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +25,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 #: Dataset fields added after run directories were recorded, with their defaults: left out of the
 #: fingerprints at those defaults, so that a run made before them is still resumed, not refused.
-LATER_DATASET_FIELDS: dict[str, Any] = {"validation_size": 0, "chat_format": None, "loader_options": {}}
+LATER_DATASET_FIELDS: dict[str, Any] = {
+    "validation_size": 0, "chat_format": None, "loader_options": {}, "on_error": "raise",
+}
 
 
 class _Section(BaseModel):
@@ -58,6 +61,10 @@ class DatasetConfig(_Section):
         default=None, description="Map from source field names to the names templates use (only mapped fields are kept)."
     )
     limit: int | None = Field(default=None, gt=0, description="Read at most this many source rows.")
+    on_error: Literal["raise", "skip"] = Field(
+        default="raise", description="A malformed source record (broken JSON, a wrong-typed field): \"raise\" "
+        "stops with an error naming its file and line; \"skip\" skips it and counts it in the manifest's load_report.",
+    )
     clean: CleanConfig = Field(default_factory=CleanConfig, description="Cleaning rules.")
     sample_size: int | None = Field(
         default=None, gt=0, description="Rows drawn (seeded) after cleaning, before the split; unset means all."
@@ -279,11 +286,17 @@ def _lookup(hook: str, name: str, where: str, plugins: pluggy.PluginManager | No
 
 
 def parse_config(data: dict[str, Any], *, source: str = "config") -> PipelineConfig:
-    """Validate a mapping as a PipelineConfig; errors name their path (``trainer.options.x``)."""
+    """Validate a mapping as a PipelineConfig; errors name their path (``trainer.options.x``).
+
+    Secret values in ``data`` are registered for scrubbing first (see :mod:`finetunekit.redaction`);
+    an error chains no pydantic error (its text quotes the offending input).
+    """
+    collect_secrets(data)
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {format_validation_error(exc)}") from exc
+        message = f"{source}: {format_validation_error(exc)}"
+        raise ConfigError(message) from None
     try:
         _check_data_kind(config)
     except ConfigError as exc:
@@ -295,13 +308,23 @@ def load_config(path: str | Path) -> PipelineConfig:
     """Read and validate a TOML config file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; expected a TOML config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: undecodable byte 0x{raw[exc.start]:02x}; "
+                          "expected a UTF-8 text file") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     return parse_config(data, source=str(path))
 
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from finetunekit.redaction import scrub
+
 
 class FinetunekitError(Exception):
-    """Base class of every error this library raises on purpose."""
+    """Base class of every error this library raises on purpose.
+
+    Text arguments are scrubbed of secret values (:func:`finetunekit.redaction.scrub`), so no
+    message of ours carries a configured API key, whoever prints it.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConfigError(FinetunekitError, ValueError):
@@ -43,7 +52,7 @@ class DataError(FinetunekitError, ValueError):
         if field is not None:
             where.append(f"field {field!r}")
         prefix = ", ".join(where)
-        self.message = message
+        self.message = message = scrub(message)
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
     def __reduce__(self):  # keep path/line/column/field across pickling (worker processes)

@@ -1,7 +1,9 @@
 """The run manifest: config, seeds, data fingerprint, package versions, stage timings.
 
 Written atomically after every stage, so an interrupted run shows what finished. Values
-under secret-looking keys are redacted, so API keys never reach the run directory.
+under secret-looking keys, and secret values anywhere (an error message quoting a key), are
+redacted, so API keys never reach the run directory. A manifest that is not one of ours
+(another program's ``manifest.json``, a corrupt file) is refused with a :class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from finetunekit.atomic import write_json
+from finetunekit.errors import ConfigError
 from finetunekit.redaction import redact
 
 MANIFEST_NAME = "manifest.json"
@@ -28,6 +31,9 @@ def package_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+_CHOOSE = "choose another run_dir, or move that file away"
 
 
 class RunManifest:
@@ -48,7 +54,15 @@ class RunManifest:
         path = Path(run_dir) / MANIFEST_NAME
         if not path.exists():
             return None
-        return cls(run_dir, json.loads(path.read_text(encoding="utf-8")))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a readable finetunekit manifest ({exc}); {_CHOOSE}") from None
+        if not (isinstance(data, dict) and isinstance(data.get("stages"), dict)
+                and isinstance(data.get("fingerprints", {}), dict)
+                and all(isinstance(v, dict) for v in data["stages"].values())):
+            raise ConfigError(f"{path}: not a finetunekit manifest (no 'stages' record); {_CHOOSE}")
+        return cls(run_dir, data)
 
     @classmethod
     def create(cls, run_dir: str | Path, *, config: dict[str, Any], fingerprints: dict[str, str], seed: int) -> RunManifest:

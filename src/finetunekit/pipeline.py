@@ -4,17 +4,20 @@ Stages: ``prepare`` (rows → cleaned sample → train/test split → chat examp
 ``train`` (the configured trainer) and ``evaluate`` (base vs fine-tuned on three eval sets).
 A rerun with the same run directory skips completed stages and resumes an interrupted one
 (trainer checkpoints, a recorded OpenAI job, cached answers); a changed config is refused
-unless ``fresh=True``.
+unless ``fresh=True`` — except after a failed training stage, which a fixed config retries.
+Every stage holds the run directory's lock (:mod:`finetunekit.run_lock`): a second process
+on the same directory fails at once instead of starting a second training job.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import pluggy
 
@@ -24,9 +27,22 @@ from finetunekit.errors import ConfigError
 from finetunekit.manifest import RunManifest
 from finetunekit.plugins import resolve_plugin_manager
 from finetunekit.redaction import redact
+from finetunekit.run_lock import LOCK_NAME, hold_run_dir
 
 
 STAGES = ("prepare", "train", "evaluate")
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _locked(method: _Method) -> _Method:
+    """Run a stage holding the run directory's lock (re-entrant: ``run`` calls the others)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        with hold_run_dir(self.run_dir):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass
@@ -53,7 +69,8 @@ class Pipeline:
         config.check_components(self.plugins)
         self.config = config
         self.run_dir = Path(config.run_dir)
-        self.manifest = self._open_manifest(fresh)
+        with hold_run_dir(self.run_dir):
+            self.manifest = self._open_manifest(fresh)
         self._prepared: PreparedData | None = None
         self._formatter_object: Any = None
 
@@ -70,10 +87,12 @@ class Pipeline:
 
     # -- stages ---------------------------------------------------------------------------
 
+    @_locked
     def run(self) -> Any:
         """Every stage in order; returns the EvaluationReport."""
         return self.evaluate(train_if_needed=True)
 
+    @_locked
     def prepare(self) -> PreparedData:
         """Load, clean, sample and split the rows; build the chat examples and check them with the
         trainer's own checks (:meth:`Trainer.check`). Done once per pipeline; later calls (and
@@ -99,7 +118,7 @@ class Pipeline:
                 write_text(self.run_dir / "examples" / "validation.txt", str(report))
                 record.update(facts, examples=len(examples), examples_fingerprint=examples.fingerprint())
                 if not report.ok:
-                    raise ConfigError(f"the training examples have errors:\n{report}")
+                    raise ConfigError(_examples_error(report, self.run_dir / "examples" / "validation.txt"))
             validation = report.model_dump(mode="json")
             return PreparedData(train=train, test=test, examples=examples, validation=validation,
                                 calibration=extra.get("calibration"), negatives=extra.get("negatives"),
@@ -124,6 +143,7 @@ class Pipeline:
                             calibration=calibration, negatives=negatives, positives=positives,
                             validation_examples=held_out)
 
+    @_locked
     def dry_run(self) -> str:
         """Prepare, then ask the trainer what training would do (tokens, epochs, cost); train nothing.
 
@@ -134,6 +154,7 @@ class Pipeline:
         write_text(self.run_dir / "examples" / "dry_run.txt", text + "\n")
         return text
 
+    @_locked
     def train(self) -> Any:
         """Fine-tune (resuming an interrupted run); returns the FineTunedModel."""
         from finetunekit.training import FineTunedModel
@@ -151,6 +172,7 @@ class Pipeline:
             gc.collect()  # the trained model and its optimizer go before evaluation loads its models
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
 
+    @_locked
     def evaluate(self, *, train_if_needed: bool = False) -> Any:
         """Answer the eval sets with the base and the fine-tuned model; save the report."""
         from finetunekit.evaluation.evaluator import Evaluator
@@ -188,18 +210,12 @@ class Pipeline:
     def _open_manifest(self, fresh: bool) -> RunManifest:
         existing = RunManifest.load(self.run_dir)
         if existing is not None and fresh:
-            train = existing.stage_info("train").get("status")
-            if train not in (None, "completed"):
-                raise ConfigError(
-                    f"{self.run_dir} records an unfinished training run (status {train!r}; with a hosted "
-                    "backend a paid job may still be running): rerun without --fresh to resume it, or "
-                    "delete the directory yourself"
-                )
-            shutil.rmtree(self.run_dir)
+            self._stop_unfinished_training(existing)
+            _empty(self.run_dir)
             existing = None
         current = self.config.stage_fingerprints(self.plugins)
         if existing is None:
-            if self.run_dir.exists() and any(self.run_dir.iterdir()):
+            if any(p.name != LOCK_NAME for p in self.run_dir.iterdir()):
                 raise ConfigError(f"{self.run_dir} exists, is not empty and holds no finetunekit run; choose another run_dir")
             return RunManifest.create(
                 self.run_dir, config=self.config.to_record(), fingerprints=current, seed=self.config.seed
@@ -208,11 +224,15 @@ class Pipeline:
         changed = [stage for stage in STAGES if recorded.get(stage) != current[stage]]
         for stage in changed:  # finished data or training work is never silently redone or mixed
             status = existing.stage_info(stage).get("status")
-            if stage != "evaluate" and (status == "completed" or (stage == "train" and status is not None)):
+            if stage != "evaluate" and (status == "completed" or (stage == "train" and status == "running")):
                 raise ConfigError(
-                    f"{self.run_dir} was made with a different config (its {stage} settings differ); use "
-                    "another run_dir, or ask for a fresh run (--fresh / fresh=True) to start it over"
+                    f"{self.run_dir} was made with a different config (its {stage} settings differ"
+                    + (", and its training was interrupted" if status == "running" else "")
+                    + "); use another run_dir, or ask for a fresh run (--fresh / fresh=True) to start it over"
                 )
+        if "train" in changed and existing.stage_info("train").get("status") == "failed":
+            self._stop_unfinished_training(existing)  # a failed training retried with a fixed config
+            shutil.rmtree(self.run_dir / "train", ignore_errors=True)
         if changed:  # only unfinished stages, or evaluation, changed: run them (and what follows) again
             for stage in STAGES[STAGES.index(changed[0]):]:
                 existing.forget(stage)
@@ -220,14 +240,24 @@ class Pipeline:
             existing.save()
         return existing
 
+    def _stop_unfinished_training(self, existing: RunManifest) -> None:
+        """Before training work is deleted: have the trainer stop what may still run (a hosted
+        job); the run directory's lock already proves no local process works in it."""
+        if existing.stage_info("train").get("status") in (None, "completed"):
+            return
+        done = self._trainer().stop_unfinished(self.run_dir / "train")
+        if done:
+            existing.data["stages"]["train"]["stopped"] = done
+            existing.save()
+
     def _sample_rows(self) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
         from finetunekit.data.dataset import Dataset
 
         cfg = self.config.dataset
         source = cfg.source
         dataset = Dataset.load(
-            source, format=cfg.format, columns=cfg.columns, limit=cfg.limit, plugins=self.plugins,
-            loader_options=cfg.loader_options,
+            source, format=cfg.format, columns=cfg.columns, limit=cfg.limit, on_error=cfg.on_error,
+            plugins=self.plugins, loader_options=cfg.loader_options,
         )
         if cfg.chat_format is not None:  # finished chat examples: converted, never cleaned
             from finetunekit.examples.chat_formats import chat_rows
@@ -259,6 +289,7 @@ class Pipeline:
             "rows_test": len(test),
             **{f"rows_{name}": len(rows) for name, rows in extra.items()},
             "clean_report": _plain(chosen.clean_report if cfg.sample_size else chosen_report),
+            "load_report": _plain((chosen if cfg.sample_size else cleaned).load_report.as_dict()),
         }
         return train, test, extra, facts
 
@@ -388,6 +419,24 @@ class Pipeline:
         base = self.config.evaluation.base_model
         options = {**self._chat_options(base.name, "base"), **base.options}
         return get_chat_model(base.name, plugins=self.plugins, **options)
+
+
+def _examples_error(report: Any, details: Path) -> str:
+    """One line: how many errors, the first few, and the file with all of them."""
+    shown = "; ".join(str(issue) for issue in report.errors[:3])
+    more = f" (and {len(report.errors) - 3} more)" if len(report.errors) > 3 else ""
+    return f"the training examples have {len(report.errors)} error(s): {shown}{more}; details in {details}"
+
+
+def _empty(run_dir: Path) -> None:
+    """Delete everything in ``run_dir`` but its lock file (held by this process)."""
+    for path in run_dir.iterdir():
+        if path.name == LOCK_NAME:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _size(size: float) -> float | int:

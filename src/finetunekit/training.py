@@ -72,3 +72,14 @@ class Trainer(Component, abc.ABC):
         Backends that can say more (the OpenAI one estimates the cost) override this.
         """
         return self.check(examples)
+
+    def stop_unfinished(self, run_dir: str | Path) -> str | None:
+        """Make sure nothing started by an earlier run into ``run_dir`` still runs, before the
+        pipeline deletes that work (``--fresh``, or a failed training stage retried with other
+        settings). Returns a line saying what was stopped, or ``None``.
+
+        The default does nothing: a run on this machine stops with its process, and the run
+        directory's lock proves no process works in it. A hosted backend cancels its job (the
+        OpenAI one: a job that is not terminal) or raises when it cannot.
+        """
+        return None

@@ -103,7 +103,8 @@ class Dataset:
             sampling.check_count(limit, "limit")
         LoadReport(on_error=on_error)  # validates on_error now, not at the first pass
         if not isinstance(source, (str, os.PathLike)):
-            dataset = cls._in_memory(dataframe_rows(source), mapping, on_error, "<DataFrame>", "dataframe")
+            frame_rows = dataframe_rows(source)
+            dataset = cls._in_memory(lambda report: frame_rows, mapping, on_error, "<DataFrame>", "dataframe")
             return dataset if limit is None else dataset.head(limit)
         path = source_path(source)
         loader = resolve_loader(path, format, plugins)
@@ -123,20 +124,28 @@ class Dataset:
 
     @classmethod
     def from_records(cls, records: Iterable[Any], *, columns: Columns = None, on_error: str = "raise") -> Dataset:
-        """An in-memory dataset of mappings; ``_row_id`` is a record's own, else its position."""
-        return cls._in_memory(record_rows(records), normalize_columns(columns), on_error, "<records>", "records")
+        """An in-memory dataset of mappings; ``_row_id`` is a record's own, else its position.
+
+        A record that is not a mapping, or whose mapped field holds an array or object, raises a
+        :class:`~finetunekit.errors.DataError` (``on_error="skip"``: skipped and counted in
+        :attr:`load_report`)."""
+        return cls._in_memory(lambda report: record_rows(records, report), normalize_columns(columns), on_error,
+                              "<records>", "records")
 
     @classmethod
     def from_pandas(cls, frame: pd.DataFrame, *, columns: Columns = None, on_error: str = "raise") -> Dataset:
         """An in-memory dataset of a DataFrame's rows; ``_row_id`` is the ``_row_id`` column or the index."""
-        return cls._in_memory(dataframe_rows(frame), normalize_columns(columns), on_error, "<DataFrame>", "dataframe")
+        frame_rows = dataframe_rows(frame)
+        return cls._in_memory(lambda report: frame_rows, normalize_columns(columns), on_error, "<DataFrame>",
+                              "dataframe")
 
     @classmethod
     def _in_memory(
-        cls, records: Iterable[Any], columns: dict[str, str] | None, on_error: str, label: str, format: str
+        cls, records: Callable[[LoadReport], Iterable[Any]], columns: dict[str, str] | None, on_error: str,
+        label: str, format: str,
     ) -> Dataset:
         report = LoadReport(source=label, format=format, on_error=on_error)
-        rows = list(map_columns(records, columns, report, label))
+        rows = list(map_columns(records(report), columns, report, label))
         report.rows = len(rows)
         report.lines_read = len(rows) + report.skipped_total
         report.complete = True

@@ -102,9 +102,12 @@ def _recover(path: Path, line_no: int, line: bytes, exc: ValueError, report: Loa
             exc = again
     message = getattr(exc, "msg", str(exc))
     column = getattr(exc, "colno", None)
+    hint = ""
+    if line_no == 1 and text.lstrip(UTF8_BOM.decode()).strip()[:1] in ("[", "{"):
+        hint = " (a JSON array or pretty-printed JSON is not JSON Lines: write one object per line)"
     report.reject(
         DataError(
-            f"invalid JSON ({message}); expected one JSON object per line",
+            f"invalid JSON ({message}); expected one JSON object per line{hint}",
             path=path,
             line=line_no,
             column=column,

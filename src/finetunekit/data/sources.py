@@ -70,8 +70,10 @@ def map_columns(
     """Turn ``(row_id, record)`` pairs into rows: rename/select ``columns``, add ``_row_id``.
 
     A record that lacks a mapped field is rejected through ``report`` (raise, or skip and count
-    under ``missing_field``). ``fresh``: the records are new dicts nobody else holds, so they
-    are used as they are instead of copied.
+    under ``missing_field``), and so is one whose mapped field holds an array or an object
+    where text or a number is expected (``wrong_type``: nothing is turned into its Python
+    repr). ``fresh``: the records are new dicts nobody else holds, so they are used as they
+    are instead of copied.
     """
     if columns is None:
         for row_id, record in records:
@@ -98,8 +100,39 @@ def map_columns(
                 "missing_field",
             )
             continue
+        wrong = next((source for source, target in pairs if not _is_scalar(row[target])), None)
+        if wrong is not None:
+            report.reject(
+                DataError(
+                    f"expected text or a number, got {_kind(record[wrong])}"
+                    + ("" if isinstance(row_id, int) else f" (row {row_id!r})"),
+                    path=label,
+                    line=row_id if isinstance(row_id, int) else None,
+                    field=wrong,
+                ),
+                "wrong_type",
+            )
+            continue
         row[ROW_ID_FIELD] = record.get(ROW_ID_FIELD, row_id)
         yield row
+
+
+#: Types a mapped field may hold (a missing value is None, or NaN from a DataFrame).
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, _SCALARS):
+        return True
+    return not isinstance(value, (Mapping, list, tuple, set, bytes)) and getattr(value, "ndim", 0) == 0
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple, set)) or getattr(value, "ndim", 0):
+        return "an array"
+    return f"a {type(value).__name__}"
 
 
 def file_rows(
@@ -146,14 +179,21 @@ def file_rows(
         records.close()
 
 
-def record_rows(records: Iterable[Any], label: str = "<records>") -> Iterator[tuple[Any, Mapping[str, Any]]]:
-    """``(position, record)`` pairs from plain mappings, rejecting anything that is not a mapping."""
+def record_rows(
+    records: Iterable[Any], report: LoadReport, label: str = "<records>"
+) -> Iterator[tuple[Any, Mapping[str, Any]]]:
+    """``(position, record)`` pairs from plain mappings; anything else is rejected through
+    ``report`` (raise, or skip and count under ``not_an_object``)."""
     for position, record in enumerate(records):
         if not isinstance(record, Mapping):
-            raise DataError(
-                f"record {position} is a {type(record).__name__}, expected a mapping of field names to values",
-                path=label,
+            report.reject(
+                DataError(
+                    f"record {position} is a {type(record).__name__}, expected a mapping of field names to values",
+                    path=label,
+                ),
+                "not_an_object",
             )
+            continue
         yield position, record
 
 

@@ -84,8 +84,9 @@ def open_binary(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes]]]:
 def read_lines(path: Path, progress: bool | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, line_bytes)`` of a (possibly gzip) text file, 1-based.
 
-    Truncated or corrupt gzip data raises a :class:`DataError` naming the file and the last
-    line read. ``progress`` shows a bar over the bytes on disk (``None``: only on a terminal).
+    Truncated or corrupt gzip data (or a read error) raises a :class:`DataError` naming the
+    file and the line being read when it happened. ``progress`` shows a bar over the bytes on
+    disk (``None``: only on a terminal).
     """
     with open_binary(path) as (stream, raw), progress_bar(path, progress) as bar:
         line_no = 0
@@ -94,16 +95,17 @@ def read_lines(path: Path, progress: bool | None = None) -> Iterator[tuple[int, 
                 if not line_no % PROGRESS_EVERY:
                     bar(raw.tell())
                 yield line_no, line
-        except (EOFError, OSError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise DataError(
-                f"the file is truncated or not valid gzip after this line ({exc}); "
-                "expected a complete gzip stream",
-                path=path,
-                line=line_no,
-            ) from exc
+        except Exception as exc:  # EOFError, OSError, zlib.error, isal's IsalError: all mean bad bytes
+            raise stream_error(path, line_no + 1, exc, compressed=stream is not raw) from None
         bar(raw.tell())
+
+
+def stream_error(path: Path, line: int, exc: Exception, *, compressed: bool) -> DataError:
+    """The :class:`DataError` for a read that failed at ``line`` (truncated or corrupt gzip data,
+    or an I/O error): loaders turn whatever the decompressor raised into this."""
+    what = "the file is truncated or not valid gzip" if compressed else "the file could not be read"
+    expected = "expected a complete gzip stream" if compressed else "expected a readable file"
+    return DataError(f"{what} at this line ({type(exc).__name__}: {exc}); {expected}", path=path, line=line)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from typing import Any, Collection, Iterator
 
 from finetunekit.data.loaders import DatasetLoader
 from finetunekit.data.reports import LoadReport
-from finetunekit.data.streams import check_readable, open_binary
+from finetunekit.data.streams import check_readable, open_binary, stream_error
 from finetunekit.hookspecs import hookimpl
 from finetunekit.errors import DataError, MissingDependencyError
 
@@ -54,6 +54,10 @@ class CsvLoader(DatasetLoader):
                 raise DataError(
                     f"malformed CSV ({exc}); expected RFC 4180 quoting", path=path, line=reader.line_num
                 ) from exc
+            except DataError:
+                raise
+            except Exception as exc:  # the gzip stream broke (truncated or corrupt data)
+                raise stream_error(path, reader.line_num + 1, exc, compressed=stream is not _raw) from None
             report.lines_read = reader.line_num
 
     @staticmethod

@@ -1,7 +1,8 @@
 """Markdown and HTML renderings of an :class:`~finetunekit.evaluation.report.EvaluationReport`.
 
 Every text that comes from data (questions, references, answers, names) is HTML-escaped in
-both formats, so an answer holding ``<script>`` shows as text. The HTML page is self-contained:
+both formats, so an answer holding ``<script>`` shows as text; in Markdown its link and image
+syntax is escaped too (:mod:`finetunekit.evaluation.safe_text`). The HTML page is self-contained:
 inline CSS, plots embedded as ``data:`` URIs, no external scripts, fonts or links.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from finetunekit.evaluation.plots import LOSS_PNG, METRICS_PNG
+from finetunekit.evaluation.safe_text import md_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,11 +63,6 @@ def clip(text: str) -> str:
     if len(text) <= MAX_TEXT_CHARS:
         return text
     return f"{text[:MAX_TEXT_CHARS]}… [{len(text) - MAX_TEXT_CHARS} more characters]"
-
-
-def md_text(text: str) -> str:
-    """Data text made safe for Markdown: HTML-escaped, table pipes escaped, one line."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

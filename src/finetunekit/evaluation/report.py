@@ -12,6 +12,7 @@ import pandas as pd
 
 from finetunekit.atomic import write_bytes, write_text
 from finetunekit.errors import DataError
+from finetunekit.evaluation.safe_text import guarded_frame, unguarded_frame
 
 if TYPE_CHECKING:
     from finetunekit.evaluation.base import Metric
@@ -172,8 +173,8 @@ class EvaluationReport:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         loss = read_training_metrics(training_metrics) if training_metrics is not None else None
-        write_text(out / "summary.csv", self.summary.to_csv(index=False))
-        write_text(out / "answers.csv", self.answers.to_csv(index=False))
+        write_text(out / "summary.csv", guarded_frame(self.summary).to_csv(index=False))
+        write_text(out / "answers.csv", guarded_frame(self.answers).to_csv(index=False))
         write_text(out / "meta.json", json.dumps(self._meta(), indent=2, default=str) + "\n")
         images, note = plots.render_plots(self, loss)
         for name, data in images.items():
@@ -187,10 +188,10 @@ class EvaluationReport:
         """A report read back from a directory written by :meth:`save`."""
         root = Path(directory)
         meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
-        summary = pd.read_csv(root / "summary.csv", keep_default_na=False)
+        summary = unguarded_frame(pd.read_csv(root / "summary.csv", keep_default_na=False))
         # an empty split's figure is NaN, written as an empty cell
         summary["value"] = pd.to_numeric(summary["value"].replace("", math.nan))
-        answers = pd.read_csv(root / "answers.csv", keep_default_na=False)
+        answers = unguarded_frame(pd.read_csv(root / "answers.csv", keep_default_na=False))
         return cls(summary, answers, metrics=meta["metrics"], models=meta["models"], splits=meta["splits"],
                    answer_seconds=meta.get("answer_seconds"))
 

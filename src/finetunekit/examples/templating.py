@@ -55,7 +55,15 @@ class SafeTemplate:
                     f"{where} has no value for field {field!r} used by template {self.text!r}; "
                     f"the row's fields are: {', '.join(sorted(map(str, row))) or 'none'}"
                 )
-            out.append(str(row[field]))
+            value = row[field]
+            if isinstance(value, (Mapping, list, tuple, set, bytes)):
+                where = f"row {row_id!r}" if row_id is not None else "row"
+                raise TemplateError(
+                    f"{where}: field {field!r} used by template {self.text!r} holds "
+                    f"{'an object' if isinstance(value, Mapping) else 'an array'}; expected text or a number "
+                    "(map a text column with columns=, or load with on_error=\"skip\" to skip such rows)"
+                )
+            out.append(str(value))
         return "".join(out)
 
     def __repr__(self) -> str:

@@ -83,6 +83,8 @@ class ValidationReport(BaseModel):
     over_limit: list[int] = []
     epochs: int
     billed_tokens: int
+    #: tokens billed per epoch: each example's count capped at ``token_limit`` (what is trained on)
+    billed_tokens_per_epoch: int = 0
     errors: list[Issue] = []
     warnings: list[Issue] = []
 
@@ -258,5 +260,6 @@ def validate_examples(
         n_examples=n, model=model, encoding=counter.name, tokens_estimated=counter.estimated,
         token_note=counter.note, token_limit=limit, tokens=TokenStats.of(totals),
         assistant_tokens=TokenStats.of(assistant), over_limit=over, epochs=epochs,
-        billed_tokens=sum(min(limit, t) for t in totals) * epochs, errors=errors, warnings=warnings,
+        billed_tokens=sum(min(limit, t) for t in totals) * epochs,
+        billed_tokens_per_epoch=sum(min(limit, t) for t in totals), errors=errors, warnings=warnings,
     )

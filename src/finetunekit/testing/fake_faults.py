@@ -1,8 +1,9 @@
 """Fault scripting and the request log of the fake OpenAI server.
 
 A :class:`FaultRule` says which requests (by route name, see :data:`ROUTES`) go wrong and
-how: an HTTP error status (optionally with ``Retry-After``) or a hang that outlasts the
-client's timeout. Rules fire a fixed number of times, or at random with a seeded rate.
+how: an HTTP error status (optionally with ``Retry-After``), a hang that outlasts the
+client's timeout, or a lost response (the request is carried out, the answer never arrives:
+what a client killed mid-request leaves on the server). Rules fire a fixed number of times, or at random with a seeded rate.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ ROUTES = (
     "batches.cancel",
 )
 
+FAULT_KINDS = ("status", "hang", "lose_response")
+#: What :meth:`FaultRule.take` answers for a lost response.
+LOSE_RESPONSE = -1
+
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -45,7 +50,8 @@ ERROR_TYPES = {
 
 @dataclass
 class FaultRule:
-    """One scripted fault: ``kind`` is ``"status"`` (answer ``status``) or ``"hang"``.
+    """One scripted fault: ``kind`` is ``"status"`` (answer ``status``), ``"hang"`` or
+    ``"lose_response"`` (carry the request out, then hang without answering).
 
     ``times`` is how many requests it hits (``None``: no limit); ``rate`` the chance that a
     matching request is hit (drawn from ``seed``); ``retry_after`` (seconds) adds the
@@ -68,14 +74,15 @@ class FaultRule:
     def __post_init__(self) -> None:
         if self.route != "*" and self.route not in ROUTES:
             raise ValueError(f"unknown route {self.route!r}; expected '*' or one of {ROUTES}")
-        if self.kind not in ("status", "hang"):
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected 'status' or 'hang'")
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"rate must be within [0, 1], got {self.rate}")
         self._rng.seed(self.seed)
 
     def take(self, route: str) -> int | None:
-        """The status to answer (0 for a hang) if this rule hits ``route`` now, else ``None``."""
+        """The status to answer (0 for a hang, :data:`LOSE_RESPONSE` for a lost response) if this
+        rule hits ``route`` now, else ``None``."""
         if self.route not in ("*", route) or (self.times is not None and self.fired >= self.times):
             return None
         if self.rate < 1.0 and self._rng.random() >= self.rate:
@@ -83,6 +90,8 @@ class FaultRule:
         self.fired += 1
         if self.kind == "hang":
             return 0
+        if self.kind == "lose_response":
+            return LOSE_RESPONSE
         if self.statuses:
             return self._rng.choice(list(self.statuses))
         return self.status

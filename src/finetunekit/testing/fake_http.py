@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from finetunekit.testing.fake_faults import ERROR_TYPES, LoggedRequest
+from finetunekit.testing.fake_faults import ERROR_TYPES, LOSE_RESPONSE, LoggedRequest
 from finetunekit.testing.fake_state import ApiError
 
 if TYPE_CHECKING:
@@ -114,7 +114,8 @@ class FakeOpenAIHandler(BaseHTTPRequestHandler):
             self._send_json(401, ApiError(401, "Incorrect API key provided.", code="invalid_api_key").body())
             return
         fault = self.fake.faults.take(route)
-        if fault is not None:
+        lost = fault is not None and fault[1] == LOSE_RESPONSE
+        if fault is not None and not lost:
             self._fault(route, method, url.path, body, *fault)
             return
         try:
@@ -126,6 +127,10 @@ class FakeOpenAIHandler(BaseHTTPRequestHandler):
             self._send_json(exc.status, exc.body())
             return
         self._log(route, method, url.path, body, "ok", 200)
+        if lost:  # carried out; the answer never arrives (the client is killed, or times out)
+            self.fake.stopping.wait(fault[0].hang_seconds)
+            self.close_connection = True
+            return
         if isinstance(result, bytes):
             self._send(200, result, "application/octet-stream")
         else:

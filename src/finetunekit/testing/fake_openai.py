@@ -122,6 +122,11 @@ class FakeOpenAI:
         """Let the next ``times`` requests of ``route`` hang ``seconds``, then drop them."""
         return self.faults.add(FaultRule(route, kind="hang", times=times, hang_seconds=seconds))
 
+    def lose_response(self, route: str = "*", *, times: int | None = 1, seconds: float = 30.0) -> FaultRule:
+        """Carry out the next ``times`` requests of ``route`` (an upload is stored, a job created),
+        then hang ``seconds`` without answering: what a client killed mid-request leaves behind."""
+        return self.faults.add(FaultRule(route, kind="lose_response", times=times, hang_seconds=seconds))
+
     def fail_randomly(self, route: str = "*", *, rate: float = 0.3, statuses: Sequence[int] = (500, 429),
                       seed: int = 0, retry_after: float | None = 0.01) -> FaultRule:
         """Fail each request of ``route`` with chance ``rate``, status drawn from ``statuses``."""
@@ -290,7 +295,7 @@ class FakeOpenAI:
             filename, data = body["file"]
             return state.create_file(filename or "upload", str(body.get("purpose", "")), data)
         if route == "files.list":
-            return state.list_files(after, limit)
+            return state.list_files(after, limit, (query.get("purpose") or [None])[0])
         if route == "files.retrieve":
             return state.retrieve_file(params["id"])
         if route == "files.content":

@@ -134,12 +134,13 @@ class FakeAPIState:
             self.retrieve_file(file_id)
             return self.file_data[file_id]
 
-    def list_files(self, after: str | None, limit: int) -> dict[str, Any]:
-        """Files, newest first."""
+    def list_files(self, after: str | None, limit: int, purpose: str | None = None) -> dict[str, Any]:
+        """Files (of ``purpose``, when given), newest first."""
         from openai.types import FileObject
 
         with self.lock:
-            return cursor_page(list(reversed(self.files.values())), FileObject, after, limit)
+            files = [f for f in reversed(self.files.values()) if purpose is None or f["purpose"] == purpose]
+            return cursor_page(files, FileObject, after, limit)
 
     # ------------------------------------------------------------------ jobs
     def create_job(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,10 @@ def load_tokenizer(resolved: str, *, allow_hub: bool = False, padding_side: str 
     """The tokenizer of ``resolved``, with a pad token that is not the EOS token where possible."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolved, **hub_kwargs(resolved, allow_hub))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved, **hub_kwargs(resolved, allow_hub))
+    except OSError as exc:  # transformers' many-line "can't load … make sure …" message
+        raise model_not_found(resolved, allow_hub, exc) from None
     if tokenizer.chat_template is None:
         raise ConfigError(
             f"model {resolved!r} has no chat template; the local backend needs an instruct/chat model"
@@ -112,10 +115,32 @@ def load_causal_lm(resolved: str, *, device: str, allow_hub: bool = False, dtype
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(
-        resolved, dtype=dtype or torch.float32, **hub_kwargs(resolved, allow_hub)
-    )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved, dtype=dtype or torch.float32, **hub_kwargs(resolved, allow_hub)
+        )
+    except OSError as exc:
+        raise model_not_found(resolved, allow_hub, exc) from None
     return model.to(device)
+
+
+def model_not_found(name: str, allow_hub: bool, exc: OSError) -> ConfigError:
+    """A one-line error for a model that ``from_pretrained`` could not find, with close names."""
+    import difflib
+
+    from finetunekit.registry import registry_for
+
+    if Path(name).is_dir():  # a directory without the expected files: transformers' first line says which
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ConfigError(f"model directory {name!r} cannot be loaded: {first}")
+    registered = registry_for("register_model_sources").names()
+    close = difflib.get_close_matches(name, registered, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    where = "" if allow_hub else " (offline: only the local Hugging Face cache is searched unless allow_hub = true)"
+    return ConfigError(
+        f"model {name!r} not found: not a registered model name, not a local directory and not a Hugging Face "
+        f"model id in reach{where}; {hint}registered: {', '.join(registered) or 'none'}"
+    )
 
 
 @dataclass

@@ -35,7 +35,15 @@ from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
 from finetunekit.chat import ChatModel, Message, to_messages
 from finetunekit.answer_cache import AnswerCache, hash_request
-from finetunekit.backends.openai.client import OpenAIConnectionOptions, api_key_of, build_client, endpoint_of, endpoint_of_options, redact
+from finetunekit.backends.openai.client import (
+    OpenAIConnectionOptions,
+    api_key_of,
+    build_client,
+    endpoint_of,
+    endpoint_of_options,
+    failure_summary,
+    redact,
+)
 from finetunekit.backends.openai.cost import AnswerCostEstimate, answer_cost_estimate
 from finetunekit.backends.openai.poll import say_to_stderr
 
@@ -240,8 +248,13 @@ class OpenAIChatModel(ChatModel):
             total=len(pending), desc=f"openai {self.options.model}", unit="req",
             disable=not self.options.progress,
         ) as bar:
-            futures = {pool.submit(self._ask, client, conversations[positions[0]]): positions
-                       for positions in pending.values()}
+            def ask_and_keep(position: int) -> tuple[str, float | None]:
+                answer = self._ask(client, conversations[position])
+                if self.cache is not None:  # on disk before this worker asks again: a kill loses no paid answer
+                    self.cache.put(requests[position], *answer)
+                return answer
+
+            futures = {pool.submit(ask_and_keep, positions[0]): positions for positions in pending.values()}
             for future in concurrent.futures.as_completed(futures):
                 positions = futures[future]
                 try:
@@ -253,8 +266,6 @@ class OpenAIChatModel(ChatModel):
                     for other in futures:  # stop starting new requests; running ones finish
                         other.cancel()
                     continue
-                if self.cache is not None:
-                    self.cache.put(requests[positions[0]], *answer)
                 for index in positions:
                     answers[index] = answer
                 bar.update(1)
@@ -263,8 +274,9 @@ class OpenAIChatModel(ChatModel):
             first = redact(f"{type(failures[0]).__name__}: {failures[0]}", api_key_of(client))
             kept = "; answers received so far are cached, a rerun sends only the rest" if self.cache else ""
             raise ChatRequestError(
-                f"{len(failures)} request(s) to {endpoint_of(client)} failed after {self.options.max_retries} "
-                f"retries, {missing} conversation(s) unanswered{kept}. First error: {first}", len(failures))
+                f"{len(failures)} request(s) to {endpoint_of(client)} "
+                f"{failure_summary(failures[0], self.options.max_retries)}, {missing} conversation(s) "
+                f"unanswered{kept}. First error: {first}", len(failures))
 
     def _generate_batch(self, conversations: list[list[Message]],
                         requests: list[dict[str, Any]]) -> list[tuple[str, float | None]]:

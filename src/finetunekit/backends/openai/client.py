@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 
 from finetunekit.component import ComponentOptions, option
 from finetunekit.errors import ConfigError, FinetunekitError, MissingDependencyError
+from finetunekit.redaction import add_secret, is_env_var_name, scrub
 
 #: Placeholder key sent to OpenAI-compatible servers that need none (vLLM, llama.cpp, Ollama).
 NO_KEY = "no-key-needed"
@@ -40,6 +41,14 @@ class OpenAIConnectionOptions(ComponentOptions):
     max_retries: int = option(affects_result=False, default=8, ge=0, description="SDK retries of 408/409/429/5xx/timeouts per request.")
     timeout: float = option(affects_result=False, default=120.0, gt=0, description="Seconds before one request times out (then retried).")
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _names_a_variable(cls, value: str) -> str:
+        if not is_env_var_name(value):
+            raise ValueError("must be the name of the environment variable that holds the API key "
+                             "(letters, digits and _), not the key itself")
+        return value
+
     @field_validator("client")
     @classmethod
     def _looks_like_openai_client(cls, value: Any) -> Any:
@@ -60,9 +69,11 @@ def import_openai() -> Any:
 def build_client(options: OpenAIConnectionOptions) -> Any:
     """The client to use: the one passed in (with our retry/timeout settings) or a new one."""
     if options.client is not None:
+        add_secret(api_key_of(options.client))
         return options.client.with_options(max_retries=options.max_retries, timeout=options.timeout)
     openai = import_openai()
     key = os.environ.get(options.api_key_env)
+    add_secret(key)
     if not key:
         if options.base_url is None:
             raise ConfigError(
@@ -95,11 +106,25 @@ def endpoint_of_options(options: OpenAIConnectionOptions) -> str:
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with every non-empty secret replaced by ``***``."""
+    """``text`` with every non-empty secret replaced by ``***``, then scrubbed of every other
+    registered secret value (:func:`finetunekit.redaction.scrub`)."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return text
+    return scrub(text)
+
+
+#: HTTP statuses the SDK retries (with ``max_retries``); other errors are answered at once.
+RETRIED_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+def failure_summary(exc: BaseException, max_retries: int) -> str:
+    """How a request ended: "after N retries" only when the SDK retried that kind of error
+    (timeouts, connection errors, 408/409/429/5xx); "not retried" for others (a 400 or 401)."""
+    status = getattr(exc, "status_code", None)
+    if status is None or status in RETRIED_STATUSES:
+        return f"failed after {max_retries} retries"
+    return f"was refused with HTTP {status} (not retried)"
 
 
 def api_key_of(client: Any) -> str | None:
@@ -118,6 +143,7 @@ def api_errors(client: Any) -> Iterator[None]:
     except openai.APIError as exc:
         message = redact(f"{type(exc).__name__}: {exc}", api_key_of(client))
         raise OpenAIRequestError(
-            f"OpenAI API request failed after retries ({endpoint_of(client)}): {message}",
+            f"OpenAI API request {failure_summary(exc, getattr(client, 'max_retries', 0))} "
+            f"({endpoint_of(client)}): {message}",
             status_code=getattr(exc, "status_code", None), request_id=getattr(exc, "request_id", None),
         ) from None

@@ -98,6 +98,7 @@ class DryRunReport(BaseModel):
     errors: list[str]
     n_examples: int
     tokens_per_epoch: int
+    truncated_examples: int = 0
     n_epochs: int
     billed_tokens: int
     price_per_million_tokens: float | None
@@ -108,7 +109,8 @@ class DryRunReport(BaseModel):
         cost = f"${self.estimated_cost_usd:,.2f}" if self.estimated_cost_usd is not None else "unknown price"
         status = "ok" if self.ok else f"{len(self.errors)} error(s): {'; '.join(self.errors[:3])}"
         approx = "~" if self.token_counts_are_estimates else ""
-        return (f"{self.n_examples} examples, {approx}{self.tokens_per_epoch:,} tokens per epoch × "
+        cut = f" ({self.truncated_examples} truncated at the token limit)" if self.truncated_examples else ""
+        return (f"{self.n_examples} examples{cut}, {approx}{self.tokens_per_epoch:,} tokens per epoch × "
                 f"{self.n_epochs} epochs = {approx}{self.billed_tokens:,} billed tokens on {self.model}: "
                 f"{cost} ({status})")
 
@@ -116,14 +118,15 @@ class DryRunReport(BaseModel):
 def dry_run_report(report: Any, errors: list[str], *, n_epochs: Any,
                    price_per_million: float | None = None) -> DryRunReport:
     """The :class:`DryRunReport` from an ``ExampleSet.validate`` report and the job's ``n_epochs``."""
-    tokens = report.tokens.total if report.tokens is not None else 0
+    tokens = report.billed_tokens_per_epoch  # examples over the limit count as truncated, as in validation.txt
     epochs = report.epochs if n_epochs == "auto" else int(n_epochs)
     model = report.model or ""
     price = price_per_million if price_per_million is not None else TRAINING_PRICE_PER_MILLION.get(model)
     billed = tokens * epochs
     return DryRunReport(
         model=model, ok=not errors, errors=errors, n_examples=report.n_examples, tokens_per_epoch=tokens,
-        n_epochs=epochs, billed_tokens=billed, price_per_million_tokens=price,
+        truncated_examples=len(report.over_limit), n_epochs=epochs, billed_tokens=billed,
+        price_per_million_tokens=price,
         estimated_cost_usd=round(billed / 1e6 * price, 4) if price is not None else None,
         token_counts_are_estimates=report.tokens_estimated,
     )

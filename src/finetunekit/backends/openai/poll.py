@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any, Callable
 
+from finetunekit.redaction import scrub
+
 KNOWN_STATUSES = ("validating_files", "queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 BATCH_STATUSES = ("validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling",
@@ -15,8 +17,8 @@ BATCH_TERMINAL_STATUSES = ("failed", "completed", "expired", "cancelled")
 
 
 def say_to_stderr(message: str) -> None:
-    """Print one progress line to stderr."""
-    print(message, file=sys.stderr, flush=True)
+    """Print one progress line to stderr (scrubbed of secret values: an event may quote a key)."""
+    print(scrub(message), file=sys.stderr, flush=True)
 
 
 class StatusPoller:

@@ -2,11 +2,14 @@
 
 Validate → write JSONL → upload → create the job → record ids in ``openai_job.json`` →
 poll (status changes and events shown) → metrics, checkpoints and a ``FineTunedModel``.
-Rerunning with the same ``run_dir`` reattaches to the recorded job; nothing is paid twice.
+Rerunning with the same ``run_dir`` reattaches to the recorded job; nothing is paid twice:
+``run_dir`` is locked while a run works in it, an upload whose id a killed run could not
+record is found again (the file name carries the content's hash), and so is a job.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any, Callable, Literal, Union
@@ -22,6 +25,8 @@ from finetunekit.backends.openai.client import (
     build_client,
     endpoint_of_options,
 )
+from finetunekit.errors import ConfigError
+from finetunekit.run_lock import hold_run_dir
 from finetunekit.training import FineTunedModel, Trainer
 from finetunekit.backends.openai.cost import DryRunReport, dry_run_report
 from finetunekit.backends.openai.job import (
@@ -35,10 +40,12 @@ from finetunekit.backends.openai.job import (
     validate,
     validation_errors,
 )
-from finetunekit.backends.openai.poll import JobPoller, say_to_stderr
+from finetunekit.backends.openai.poll import TERMINAL_STATUSES, JobPoller, say_to_stderr
 from finetunekit.backends.openai.results import fine_tuned_model, list_checkpoints, save_metrics
 
 RUN_TOKEN_KEY = "finetunekit_run"
+#: How many of the newest uploaded files are searched for an identical earlier upload.
+UPLOAD_SEARCH_LIMIT = 1000
 Auto = Literal["auto"]
 
 
@@ -73,9 +80,14 @@ class OpenAITrainer(Trainer):
     sleep: Callable[[float], None] = staticmethod(time.sleep)
 
     def train(self, examples: Any, validation: Any = None, *, run_dir: str | Path) -> FineTunedModel:
-        """Fine-tune on ``examples`` (and ``validation``), reattaching to a job ``run_dir`` records."""
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        """Fine-tune on ``examples`` (and ``validation``), reattaching to a job ``run_dir`` records.
+
+        ``run_dir`` is locked for the call: a second process training into it fails at once
+        (:class:`~finetunekit.run_lock.RunDirBusyError`) instead of starting a second job."""
+        with hold_run_dir(run_dir):
+            return self._train(examples, validation, Path(run_dir))
+
+    def _train(self, examples: Any, validation: Any, run_dir: Path) -> FineTunedModel:
         options = self.options
         train_bytes = examples_bytes(examples)
         valid_bytes = examples_bytes(validation) if validation is not None else None
@@ -140,6 +152,31 @@ class OpenAITrainer(Trainer):
         self.say(f"[openai] job {state.job_id}: cancel requested, status {job.status}")
         return state.status
 
+    def stop_unfinished(self, run_dir: str | Path) -> str | None:
+        """Make sure no job recorded in ``run_dir`` still runs: cancel a job that is not terminal
+        (also one a killed run created but could not record). Returns what was done, or ``None``.
+        Raises a :class:`ConfigError` when a job could not be brought to an end."""
+        run_dir = Path(run_dir)
+        state = JobState.load(run_dir)
+        if state is None or (state.job_id is None and state.training_file_id is None):
+            return None
+        if state.status in TERMINAL_STATUSES:
+            return None
+        client = build_client(self.options)
+        with api_errors(client):
+            job = (client.fine_tuning.jobs.retrieve(state.job_id) if state.job_id is not None
+                   else self._job_created_before(client, state))
+            if job is None or str(job.status) in TERMINAL_STATUSES:
+                return None
+            job = client.fine_tuning.jobs.cancel(job.id)
+        state.job_id, state.status = job.id, str(job.status)
+        state.save(run_dir)
+        if state.status not in TERMINAL_STATUSES:
+            raise ConfigError(f"OpenAI job {job.id} recorded in {run_dir / STATE_FILE} is still {state.status} "
+                              "after a cancel request; rerun once it shows cancelled")
+        self.say(f"[openai] cancelled job {job.id} of the earlier run in {run_dir}")
+        return f"cancelled job {job.id}"
+
     # ------------------------------------------------------------------ steps
     def _refuse_invalid(self, examples: Any, path: Path, what: str) -> None:
         errors = validation_errors(examples, self.options.model)
@@ -156,7 +193,9 @@ class OpenAITrainer(Trainer):
             state.save(run_dir)
         job = self._job_created_before(client, state)
         if job is None:
-            job = client.fine_tuning.jobs.create(**self._job_request(state))
+            request = self._job_request(state)
+            job = self._create_once(lambda: client.with_options(max_retries=0).fine_tuning.jobs.create(**request),
+                                    lambda: self._job_created_before(client, state), "creating the job")
             self.say(f"[openai] created job {job.id} ({state.base_model})")
         else:
             self.say(f"[openai] found job {job.id} created by an interrupted run; reattaching")
@@ -164,9 +203,49 @@ class OpenAITrainer(Trainer):
         state.save(run_dir)
 
     def _upload(self, client: Any, filename: str, data: bytes) -> str:
-        uploaded = client.files.create(file=(filename, data), purpose="fine-tune")
+        """Upload ``data`` as ``NAME-<sha256 prefix>.jsonl``, or reuse an identical earlier upload
+        (same name, so same content hash, and same size): a run killed after the upload but
+        before recording the file id uploads nothing twice."""
+        stem, _, suffix = filename.rpartition(".")
+        name = f"{stem}-{sha256(data)[:16]}.{suffix}"
+
+        def earlier_upload() -> Any:
+            for earlier in itertools.islice(client.files.list(purpose="fine-tune", limit=100), UPLOAD_SEARCH_LIMIT):
+                if earlier.filename == name and earlier.bytes == len(data) and earlier.status not in ("error", "deleted"):
+                    return earlier
+            return None
+
+        earlier = earlier_upload()
+        if earlier is not None:
+            self.say(f"[openai] reusing {earlier.id}: an identical {filename} uploaded earlier")
+            return earlier.id
+        uploaded = self._create_once(
+            lambda: client.with_options(max_retries=0).files.create(file=(name, data), purpose="fine-tune"),
+            earlier_upload, f"uploading {filename}")
         self.say(f"[openai] uploaded {filename} ({len(data):,} bytes) as {uploaded.id}")
         return uploaded.id
+
+    def _create_once(self, create: Callable[[], Any], made_before: Callable[[], Any], what: str) -> Any:
+        """``create()`` without the SDK's own retries — a retried upload or job creation whose
+        first answer was lost would make a second file or job — retrying connection errors,
+        429 and 5xx ourselves (``max_retries`` times), each time after looking for what the
+        failed attempt may have made (``made_before()``)."""
+        import openai
+
+        retried = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+        for attempt in range(self.options.max_retries + 1):
+            if attempt:
+                found = made_before()
+                if found is not None:
+                    return found
+            try:
+                return create()
+            except retried as exc:
+                if attempt == self.options.max_retries:
+                    raise
+                self.say(f"[openai] {what}: {type(exc).__name__}; retrying")
+                self.sleep(min(0.5 * 2 ** attempt, 30.0))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _job_created_before(self, client: Any, state: JobState) -> Any:
         """A job carrying this run's token: created by a run killed before it could record it."""
