@@ -93,7 +93,9 @@ def test_chunked_model_loss_equals_the_models_own_loss_and_gradients(tiny_model_
     assert got.keys() == expected.keys()
     assert "lm_head.weight" in got or "model.embed_tokens.weight" in got  # the (tied) output weight is trained
     for name, want in expected.items():
-        assert torch.allclose(got[name], want, rtol=1e-4, atol=1e-6), name
+        # summation order differs (chunks, threads): tolerate float noise relative to the gradient's scale
+        scale = want.abs().max().item()
+        assert torch.allclose(got[name], want, rtol=1e-4, atol=1e-4 * scale), name
 
 
 def test_chunked_loss_under_bf16_autocast_matches_the_plain_loss(tiny_model_dir):
