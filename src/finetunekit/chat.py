@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, ClassVar, Mapping, Sequence, Union
 
+from finetunekit import distributed
 from finetunekit.answer_cache import AnswerCache, request_key
 from finetunekit.component import Component, ComponentOptions, option
 from finetunekit.errors import ConfigError
@@ -68,6 +69,11 @@ class ChatModel(Component, abc.ABC):
     the threshold on held-out products).
     """
 
+    #: Under several processes answering together (:func:`finetunekit.distributed.split_work`):
+    #: True, each process generates its share (local compute); False, rank 0 asks for every
+    #: answer and sends them to the others (a hosted API, where more processes add nothing).
+    split_answers: ClassVar[bool] = True
+
     class Options(ComponentOptions):
         """The answer cache and confidence-based abstention every chat model can have."""
 
@@ -95,13 +101,29 @@ class ChatModel(Component, abc.ABC):
         threshold = getattr(self.options, "abstain_below", None)
         cache = self.answer_cache
         requests = self.cache_requests(batch) if cache is not None else []
-        found: list[tuple[str, float | None] | None] = [cache.get_entry(r) for r in requests] if cache else [None] * len(batch)
-        if threshold is not None:  # a cached answer without a score cannot be judged: ask again
-            found = [entry if entry is None or entry[1] is not None else None for entry in found]
+
+        def cached() -> list[tuple[str, float | None] | None]:
+            entries = [cache.get_entry(r) for r in requests] if cache else [None] * len(batch)
+            if threshold is not None:  # a cached answer without a score cannot be judged: ask again
+                entries = [entry if entry is None or entry[1] is not None else None for entry in entries]
+            return entries
+
+        # inside distributed.split_work() (several processes answering together) rank 0 reads and
+        # writes the cache, and each process generates its share of what is missing (or rank 0 all of it)
+        split = distributed.work_is_split()
+        found = distributed.from_main(cached) if split else cached()
         todo = [i for i, entry in enumerate(found) if entry is None]
         if todo:
-            for i, entry in zip(todo, self._generated([batch[i] for i in todo])):
-                if cache is not None and cache.get_entry(requests[i]) != entry:  # a backend may cache as it goes
+            todo_batch = [batch[i] for i in todo]
+            if not split:
+                generated = self._generated(todo_batch)
+            elif self.split_answers:
+                generated = distributed.split_map(self._generated, todo_batch)
+            else:
+                generated = distributed.from_main(lambda: self._generated(todo_batch))
+            for i, entry in zip(todo, generated):
+                writes = distributed.is_main_process() or not split
+                if cache is not None and writes and cache.get_entry(requests[i]) != entry:  # a backend may cache as it goes
                     cache.put(requests[i], *entry)
                 found[i] = entry
         return [self._judged(text, confidence, threshold) for text, confidence in found]  # type: ignore[misc]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import sys
 import traceback
 from typing import IO, Any, Callable, Iterator, Sequence
 
+from finetunekit import distributed
 from finetunekit.errors import FinetunekitError
 from finetunekit.redaction import scrub
 
@@ -25,9 +27,12 @@ EXIT_INTERRUPTED = 130
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # under torchrun / accelerate launch only rank 0 prints results (the others' would repeat them)
+    quiet = contextlib.nullcontext() if distributed.is_main_process() else contextlib.redirect_stdout(io.StringIO())
     with _scrubbed_output():
         try:
-            args.handler(args)
+            with quiet:
+                args.handler(args)
         except (FinetunekitError, OSError) as exc:
             if args.debug:
                 print(scrub(traceback.format_exc()), end="", file=sys.stderr)

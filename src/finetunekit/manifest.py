@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
+from finetunekit import distributed
 from finetunekit.atomic import write_json
 from finetunekit.errors import ConfigError
 from finetunekit.redaction import redact
@@ -82,8 +83,9 @@ class RunManifest:
         return manifest
 
     def save(self) -> None:
-        """Write the manifest atomically."""
-        write_json(self.path, redact(self.data))
+        """Write the manifest atomically (only rank 0 writes when several processes run)."""
+        if distributed.is_main_process():
+            write_json(self.path, redact(self.data))
 
     def completed(self, stage: str) -> bool:
         """Whether ``stage`` finished in this run directory."""

@@ -7,6 +7,11 @@ A rerun with the same run directory skips completed stages and resumes an interr
 unless ``fresh=True`` — except after a failed training stage, which a fixed config retries.
 Every stage holds the run directory's lock (:mod:`finetunekit.run_lock`): a second process
 on the same directory fails at once instead of starting a second training job.
+
+Under ``torchrun`` / ``accelerate launch`` every process runs the same pipeline: rank 0 holds the
+lock, opens the manifest, prepares the data and writes every run file; the others wait, then read
+what it wrote; training is data-parallel (``transformers.Trainer``) and evaluation splits the
+questions across the processes (:mod:`finetunekit.distributed`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import pluggy
 
+from finetunekit import distributed
 from finetunekit.atomic import atomic_open, write_json, write_text
 from finetunekit.config import PipelineConfig, load_config, parse_config
 from finetunekit.errors import ConfigError
@@ -69,8 +75,8 @@ class Pipeline:
         config.check_components(self.plugins)
         self.config = config
         self.run_dir = Path(config.run_dir)
-        with hold_run_dir(self.run_dir):
-            self.manifest = self._open_manifest(fresh)
+        with hold_run_dir(self.run_dir):  # rank 0 opens (or creates) the manifest; the others then read it
+            self.manifest = distributed.main_first(lambda: self._open_manifest(fresh), others=lambda: RunManifest.load(self.run_dir))
         self._prepared: PreparedData | None = None
         self._formatter_object: Any = None
 
@@ -97,8 +103,8 @@ class Pipeline:
         """Load, clean, sample and split the rows; build the chat examples and check them with the
         trainer's own checks (:meth:`Trainer.check`). Done once per pipeline; later calls (and
         the later stages) reuse what it produced."""
-        if self._prepared is None:
-            self._prepared = self._prepare()
+        if self._prepared is None:  # rank 0 prepares; the other processes then read its files
+            self._prepared = distributed.main_first(self._prepare, others=self._read_prepared)
         return self._prepared
 
     def _prepare(self) -> PreparedData:
@@ -151,7 +157,8 @@ class Pipeline:
         """
         prepared = self.prepare()
         text = str(self._trainer().dry_run(prepared.examples, run_dir=self.run_dir / "dry_run"))
-        write_text(self.run_dir / "examples" / "dry_run.txt", text + "\n")
+        if distributed.is_main_process():
+            write_text(self.run_dir / "examples" / "dry_run.txt", text + "\n")
         return text
 
     @_locked
@@ -166,10 +173,12 @@ class Pipeline:
             with self.manifest.stage("train") as record:
                 tuned = trainer.train(prepared.examples, validation=prepared.validation_examples,
                                       run_dir=self.run_dir / "train")
-                write_json(result_path, redact(tuned.model_dump(mode="json")))
+                if distributed.is_main_process():  # the others' result lacks the details
+                    write_json(result_path, redact(tuned.model_dump(mode="json")))
                 record.update(model=tuned.model, backend=tuned.backend)
             del trainer
             gc.collect()  # the trained model and its optimizer go before evaluation loads its models
+            distributed.barrier()  # every process reads the result rank 0 wrote
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
 
     @_locked
@@ -190,7 +199,7 @@ class Pipeline:
         tuned = self.train()
         eval_sets = self._eval_sets(prepared)
         tuned_options = self._chat_options(tuned.backend, "fine-tuned")
-        with self.manifest.stage("evaluate") as record:
+        with self.manifest.stage("evaluate") as record, distributed.split_work():
             if self.config.evaluation.abstain:
                 calibration = self._calibrate(prepared, tuned, tuned_options)
                 tuned_options["abstain_below"] = calibration.threshold
@@ -201,11 +210,18 @@ class Pipeline:
             }
             evaluator = Evaluator(metrics=self.config.metric_specs(), plugins=self.plugins)
             report = evaluator.evaluate(models, eval_sets)
-            report.save(report_dir, training_metrics=tuned.metrics_path)
+            if distributed.is_main_process():
+                report.save(report_dir, training_metrics=tuned.metrics_path)
             record.update(questions={s.name: len(s) for s in eval_sets})
         return report
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _read_prepared(self) -> PreparedData:
+        """The prepare stage of the processes other than rank 0: read the manifest and the
+        rows rank 0 wrote, and rebuild the examples from them."""
+        self.manifest = RunManifest.load(self.run_dir)
+        return self._prepare()
 
     def _open_manifest(self, fresh: bool) -> RunManifest:
         existing = RunManifest.load(self.run_dir)
@@ -326,7 +342,8 @@ class Pipeline:
         if rows is None:
             return None
         examples = self._examples(rows)[0]
-        examples.to_jsonl(self.run_dir / "examples" / "validation_set.jsonl")
+        if distributed.is_main_process():
+            examples.to_jsonl(self.run_dir / "examples" / "validation_set.jsonl")
         report = examples.validate()
         if not report.ok:
             raise ConfigError(f"the validation examples (dataset.validation_size) have errors:\n{report}")
@@ -383,10 +400,11 @@ class Pipeline:
             scores[: len(questions.known)], scores[len(questions.known):],
             max_false_refusal=cfg.evaluation.max_false_refusal,
         )
-        write_json(self.run_dir / "report" / "calibration.json", {
-            **calibration.to_dict(), "known_row_ids": questions.known_ids, "unknown_row_ids": questions.unknown_ids,
-            "known_scores": scores[: len(questions.known)], "unknown_scores": scores[len(questions.known):],
-        })
+        if distributed.is_main_process():
+            write_json(self.run_dir / "report" / "calibration.json", {
+                **calibration.to_dict(), "known_row_ids": questions.known_ids, "unknown_row_ids": questions.unknown_ids,
+                "known_scores": scores[: len(questions.known)], "unknown_scores": scores[len(questions.known):],
+            })
         return calibration
 
     def _trainer(self) -> Any:

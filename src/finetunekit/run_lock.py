@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from finetunekit import distributed
 from finetunekit.errors import ConfigError
 
 LOCK_NAME = ".finetunekit.lock"
@@ -83,6 +84,9 @@ def hold_run_dir(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
     holds it, and a :class:`ConfigError` when the directory cannot be created or written.
     """
     directory = Path(run_dir).resolve()
+    if not distributed.is_main_process():  # several processes (torchrun): rank 0 holds it for them all
+        yield directory
+        return
     key = str(directory)
     with _GUARD:
         held = _HELD.get(key)

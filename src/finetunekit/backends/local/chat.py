@@ -19,6 +19,7 @@ from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
 from finetunekit.chat import ChatModel, Message
 from finetunekit.backends.local.confidence import GreedyLogProbs, answer_length, confidence, start_after
+from finetunekit.backends.local.loading import ModelLoadingOptions
 from finetunekit.backends.local.sources import DEFAULT_MODEL
 
 
@@ -36,8 +37,8 @@ class LocalChatModel(ChatModel):
 
     name = "local"
 
-    class Options(ChatModel.Options):
-        """Which model, and how to generate."""
+    class Options(ChatModel.Options, ModelLoadingOptions):
+        """Which model, how to load it (dtype, 4-bit, attention kernel), and how to generate."""
 
         model: str = Field(DEFAULT_MODEL, description="Registered model name, local directory or HF model id.")
         adapter: str | None = Field(None, description="A PEFT adapter directory to apply to the model.")
@@ -58,10 +59,6 @@ class LocalChatModel(ChatModel):
             True, affects_result=False, description="Base and fine-tuned models of the same weights answer from one "
             "copy in memory (the adapter switched on and off; the base's answers are exactly its own, the adapter "
             "is applied unmerged). Off = each chat model loads its own copy.",
-        )
-        dtype: Literal["auto", "float32", "bfloat16"] = Field(
-            "float32", description="Weights' dtype when generating; auto = bfloat16 where it is native (CUDA with "
-            "bf16, CPUs with AVX512-BF16/AMX), else float32.",
         )
         confidence_tokens: int = Field(
             40, ge=1, description="Answer tokens whose mean log-probability is the answer's confidence (greedy only)."
@@ -90,7 +87,7 @@ class LocalChatModel(ChatModel):
         """The model and tokenizer (loaded on first use)."""
         if self._loaded is None:
             o = self.options
-            where = dict(device=o.device, cache_dir=o.cache_dir, allow_hub=o.allow_hub, plugins=self.plugins, dtype=self._dtype())
+            where = dict(device=o.device, cache_dir=o.cache_dir, allow_hub=o.allow_hub, plugins=self.plugins, loading=o)
             if o.share_model:
                 from finetunekit.backends.local.shared import shared_model
 
@@ -120,21 +117,14 @@ class LocalChatModel(ChatModel):
         )
         if o.adapter and o.share_model:  # a shared model applies the adapter unmerged
             identity["merge_adapter"] = False
+        for name in ("load_in_4bit", "attn_implementation"):  # only when set: earlier cached answers stay valid
+            if getattr(o, name) != type(o).model_fields[name].default:
+                identity[name] = getattr(o, name)
         if o.temperature > 0:
             identity.update(seed=o.seed, batch_size=o.batch_size)
         identity["adapter"] = directory_fingerprint(o.adapter) if o.adapter else None
         identity["model_files"] = directory_fingerprint(o.model) if Path(o.model).is_dir() else None
         return identity
-
-    def _dtype(self) -> Any:
-        import torch
-
-        from finetunekit.backends.local.loading import pick_device, use_bf16
-
-        choice = self.options.dtype
-        if choice == "auto":
-            choice = "bfloat16" if use_bf16("auto", pick_device(self.options.device)) else "float32"
-        return torch.bfloat16 if choice == "bfloat16" else torch.float32
 
     def generate(self, conversations: list[list[Message]]) -> list[str]:
         """Answer each conversation (the base class has already skipped cached ones)."""

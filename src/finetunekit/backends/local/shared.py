@@ -16,18 +16,19 @@ from typing import Any, Iterator
 
 import pluggy
 
-from finetunekit.backends.local.loading import LoadedModel, load_for_generation, pick_device
+from finetunekit.backends.local.loading import LoadedModel, ModelLoadingOptions, load_for_generation, pick_device
 from finetunekit.backends.local.sources import resolve_model
 from finetunekit.errors import ConfigError
 
-_POOL: weakref.WeakValueDictionary[tuple[str, str, str], SharedModel] = weakref.WeakValueDictionary()
+_POOL: weakref.WeakValueDictionary[tuple[str, ...], SharedModel] = weakref.WeakValueDictionary()
 
 
 class SharedModel:
     """A loaded base model and the adapters loaded onto it (each under its own name)."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, *, quantized: bool = False) -> None:
         self.loaded = loaded
+        self.quantized = quantized  # 4-bit weights stay where bitsandbytes placed them
         self._adapters: dict[tuple[str, str], str] = {}  # (directory, fingerprint) -> adapter name
 
     def add_adapter(self, directory: str | Path, fingerprint: str) -> str:
@@ -44,7 +45,8 @@ class SharedModel:
         if isinstance(model, PeftModel):
             model.load_adapter(str(directory), adapter_name=name)
         else:
-            model = PeftModel.from_pretrained(model, str(directory), adapter_name=name).to(self.loaded.device)
+            model = PeftModel.from_pretrained(model, str(directory), adapter_name=name)
+            model = model if self.quantized else model.to(self.loaded.device)
             self.loaded.model = model
         model.eval()
         self._adapters[key] = name
@@ -75,15 +77,18 @@ def shared_model(
     cache_dir: str | Path | None = None,
     allow_hub: bool = False,
     plugins: pluggy.PluginManager | None = None,
-    dtype: Any = None,
+    loading: ModelLoadingOptions | None = None,
 ) -> SharedModel:
-    """The process's shared copy of ``model`` on ``device`` in ``dtype`` (loaded on first use)."""
+    """The process's shared copy of ``model`` on ``device``, loaded as ``loading`` says (dtype,
+    4-bit, attention kernel; loaded on first use)."""
+    loading = loading or ModelLoadingOptions()
     resolved = resolve_model(model, plugins=plugins, cache_dir=cache_dir)
-    key = (resolved, pick_device(device), str(dtype))
+    how = loading.model_dump(include=set(ModelLoadingOptions.model_fields), mode="json")
+    key = (resolved, pick_device(device), *(str(how[name]) for name in sorted(how)))
     found = _POOL.get(key)
     if found is None:
         found = SharedModel(load_for_generation(
-            model, device=device, cache_dir=cache_dir, allow_hub=allow_hub, plugins=plugins, dtype=dtype,
-        ))
+            model, device=device, cache_dir=cache_dir, allow_hub=allow_hub, plugins=plugins, loading=loading,
+        ), quantized=loading.load_in_4bit)
         _POOL[key] = found
     return found

@@ -1,7 +1,8 @@
 """The ``local`` trainer: LoRA (or full) fine-tuning with ``transformers.Trainer`` and ``peft``.
 
 Because the loop is ``transformers.Trainer``'s own, ``accelerate launch your_script.py`` runs
-the same code on several GPUs or machines (DDP, FSDP, DeepSpeed) with nothing home-made.
+the same code on several GPUs or machines (DDP, FSDP, DeepSpeed) with nothing home-made: every
+process calls ``train``; rank 0 writes the run files (docs/scaling.md).
 
 Run directory layout::
 
@@ -26,12 +27,14 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from finetunekit import distributed
 from finetunekit.atomic import write_json
-from finetunekit.component import ComponentOptions, option
+from finetunekit.component import option
 from finetunekit.errors import ConfigError, TrainingError
 from finetunekit.hookspecs import hookimpl
+from finetunekit.backends.local.loading import ModelLoadingOptions
 from finetunekit.backends.local.sources import DEFAULT_MODEL
 from finetunekit.training import FineTunedModel, Trainer
 
@@ -71,8 +74,8 @@ class LocalTrainer(Trainer):
     #: The model object of the last ``train`` call in this process (None before, or if skipped).
     trained_model: Any = None
 
-    class Options(ComponentOptions):
-        """Hyperparameters and where to run."""
+    class Options(ModelLoadingOptions):
+        """Hyperparameters, how to load the model (dtype, 4-bit for QLoRA, attention kernel) and where to run."""
 
         model: str = Field(DEFAULT_MODEL, description="Registered model name, local directory or HF model id.")
         full_finetune: bool = Field(False, description="Train every weight instead of a LoRA adapter.")
@@ -101,7 +104,7 @@ class LocalTrainer(Trainer):
         merge: bool = Field(False, description="Also save base + adapter merged into one model (merged/).")
         cache_dir: str | None = option(None, affects_result=False, description="Where converted models are cached.")
         allow_hub: bool = Field(False, description="Let an HF model id download from the hub.")
-        gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory (slower).")
+        gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory (slower; works with LoRA and 4-bit).")
         report_to: str | list[str] = option(
             "none", affects_result=False, description="Also report the training metrics to: none, all (every "
             "installed one), tensorboard, mlflow, wandb, trackio, or a list of them (transformers' integrations).",
@@ -131,6 +134,16 @@ class LocalTrainer(Trainer):
             from finetunekit.backends.local.telemetry import check_report_to
 
             return check_report_to(value)
+
+        @model_validator(mode="after")
+        def _quantized_weights_stay_frozen(self) -> LocalTrainer.Options:
+            if self.load_in_4bit and self.full_finetune:
+                raise ValueError("load_in_4bit trains LoRA adapters on frozen 4-bit weights (QLoRA); "
+                                 "it cannot be combined with full_finetune")
+            if self.load_in_4bit and self.merge:
+                raise ValueError("merge would fold the adapter into 4-bit weights; train with merge = false "
+                                 "and merge onto unquantized weights afterwards")
+            return self
 
     def train(self, examples: Any, validation: Any = None, *, run_dir: str | Path) -> FineTunedModel:
         """Fine-tune on ``examples`` in ``run_dir``; resume from its last checkpoint, or return the
@@ -169,7 +182,7 @@ class LocalTrainer(Trainer):
     def _train(self, train_rows: list[dict], validation_rows: list[dict], run: Path, fingerprints: dict) -> FineTunedModel:
         from transformers import set_seed
         from finetunekit.backends.local.hf_trainer import chunked_loss_trainer_class
-        from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer, pick_device, use_bf16
+        from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer, pick_device, process_device, use_bf16
         from finetunekit.backends.local.sources import resolve_model
         from finetunekit.backends.local.callbacks import loss_history_callback, write_history
         from finetunekit.backends.local.telemetry import early_stopping_callbacks
@@ -187,7 +200,8 @@ class LocalTrainer(Trainer):
         if report.trainable_tokens == 0:
             raise TrainingError("no example has an assistant token to train on; check the examples' roles")
 
-        model = self._prepare_model(load_causal_lm(resolved, device=device, allow_hub=o.allow_hub))
+        where = process_device(device)  # each process its own GPU
+        model = self._prepare_model(load_causal_lm(resolved, device=where, allow_hub=o.allow_hub, **o.loading_kwargs(where)))
         checkpoints = run / "checkpoints"
         metrics_path = run / "metrics.csv"
         trainer = chunked_loss_trainer_class()(
@@ -202,7 +216,7 @@ class LocalTrainer(Trainer):
             processing_class=tokenizer,
             callbacks=[loss_history_callback(metrics_path), *early_stopping_callbacks(o.early_stopping_patience)],
         )
-        last = last_complete_checkpoint(checkpoints)
+        last = distributed.from_main(lambda: last_complete_checkpoint(checkpoints))  # the same on every process
         self._check_resumable(run, last, fingerprints)
         if last:
             logger.info("resuming from %s", last)
@@ -234,6 +248,7 @@ class LocalTrainer(Trainer):
             "device": device,
             "bf16": bf16,
             "resumed_from": last,
+            "processes": trainer.args.world_size,
             "global_step": trainer.state.global_step,
             "max_steps": trainer.state.max_steps,
             "stopped_early": trainer.state.global_step < trainer.state.max_steps,
@@ -266,7 +281,8 @@ class LocalTrainer(Trainer):
                     f"{last} was trained on other examples ({_differing(recorded.get('examples'), fingerprints)}; see {path}); "
                     "use another run_dir, or delete that one to start over"
                 )
-        write_json(path, current)
+        if distributed.is_main_process():
+            write_json(path, current)
 
     def _same_result_options(self, recorded: Any) -> bool:
         """Whether ``recorded`` (options saved with a run) equals the current options in every
@@ -280,9 +296,13 @@ class LocalTrainer(Trainer):
     def _prepare_model(self, model: Any) -> Any:
         """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning)."""
         o = self.options
-        if o.gradient_checkpointing:
+        if o.load_in_4bit:  # QLoRA: frozen 4-bit weights, norms in float32, LoRA adapters on top
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=o.gradient_checkpointing)
+        elif o.gradient_checkpointing:
             model.gradient_checkpointing_enable()
-            model.enable_input_require_grads()
+            model.enable_input_require_grads()  # LoRA: the frozen embeddings' output must carry gradients
         if o.full_finetune:
             return model
         from peft import LoraConfig, get_peft_model
@@ -322,6 +342,7 @@ class LocalTrainer(Trainer):
             "report_to": report_to_argument(o.report_to),
             "remove_unused_columns": False,
             "dataloader_num_workers": 0,
+            "ddp_find_unused_parameters": False,  # every LoRA (or full) weight takes part in each step
             "disable_tqdm": False,
         }
         if o.save_steps:
@@ -341,7 +362,9 @@ class LocalTrainer(Trainer):
         return TrainingArguments(**kwargs)
 
     def _report_data(self, run: Path, report: Any, eval_report: Any) -> None:
-        """Write ``data_report.json`` and warn about truncated or untrainable examples."""
+        """Write ``data_report.json`` and warn about truncated or untrainable examples (rank 0)."""
+        if not distributed.is_main_process():
+            return
         write_json(run / "data_report.json", {"train": report.as_dict(), "validation": eval_report.as_dict() if eval_report else None})
         for label, rep in (("training", report), ("validation", eval_report)):
             for message in rep.warnings() if rep else []:

@@ -130,6 +130,7 @@ class OpenAIChatModel(ChatModel):
     """Answers conversations through ``chat.completions.create``."""
 
     name = "openai"
+    split_answers = False  # under several processes rank 0 asks the API for every answer
 
     class Options(OpenAIConnectionOptions, ChatModel.Options):
         """Model and sampling options, concurrency, retries and the answer cache."""
