@@ -9,6 +9,7 @@ import pytest
 
 from finetunekit.config import load_config
 from finetunekit.pipeline import Pipeline
+from local_fixtures import smollm2_tokenizer_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "configs" / "amazon_titles_full_gpu.toml"
@@ -20,7 +21,11 @@ def test_the_full_size_config_prepares_500_products_with_all_5_templates(tmp_pat
     options = config.trainer.options
     assert options["allow_hub"] is True and not Path(options["model"]).exists()  # a hub id, allowed explicitly
     assert config.evaluation.base_model.options["model"] == options["model"]
-    prepared = Pipeline(config.model_copy(update={"run_dir": str(tmp_path / "run")}), plugins=pm).prepare()
+    # the trainer's checks count tokens with the model's tokenizer: offline, the bundled model's one stands in
+    tokenizer = smollm2_tokenizer_dir(tmp_path / "tokenizer")
+    trainer = config.trainer.model_copy(update={"options": {**options, "model": str(tokenizer)}})
+    offline = config.model_copy(update={"run_dir": str(tmp_path / "run"), "trainer": trainer})
+    prepared = Pipeline(offline, plugins=pm).prepare()
     assert len(prepared.train) == 500 and len(prepared.test) == 100
     assert len(prepared.examples) == 2500
     per_row: dict = {}
