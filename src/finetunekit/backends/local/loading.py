@@ -265,18 +265,21 @@ def load_for_generation(
     plugins: pluggy.PluginManager | None = None,
     loading: ModelLoadingOptions | None = None,
     merge_adapter: bool = False,
+    dtype: Any = None,
 ) -> LoadedModel:
     """Base model (+ PEFT adapter, if given) in eval mode, with a left-padding tokenizer.
 
     ``loading``: dtype, 4-bit quantization, attention kernel (default: float32, transformers'
-    attention). ``merge_adapter``: fold the adapter into the weights (faster generation, the
-    same model up to rounding; skipped on 4-bit weights)."""
+    attention); ``dtype``, a torch dtype, overrides its dtype. ``merge_adapter``: fold the
+    adapter into the weights (faster generation, the same model up to rounding; skipped on
+    4-bit weights)."""
     require_local_dependencies()
     resolved = resolve_model(model, plugins=plugins, cache_dir=cache_dir)
     where = process_device(pick_device(device))
     tokenizer = load_tokenizer(resolved, allow_hub=allow_hub, padding_side="left")
     loading = loading or ModelLoadingOptions()
-    lm = load_causal_lm(resolved, device=where, allow_hub=allow_hub, **loading.loading_kwargs(where))
+    how = loading.loading_kwargs(where)
+    lm = load_causal_lm(resolved, device=where, allow_hub=allow_hub, **{**how, "dtype": dtype or how["dtype"]})
     if adapter is not None:
         from peft import PeftModel
 
