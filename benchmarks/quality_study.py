@@ -33,77 +33,44 @@ import amazon_titles  # noqa: E402
 import finetunekit as ftk  # noqa: E402
 from finetunekit.builtin.amazon import AMAZON_SYSTEM  # noqa: E402
 
+#: The previous example's trainer: a LoRA adapter (r 16 on every linear layer) at learning rate 2e-3.
+LORA = {"full_finetune": False, "learning_rate": 2e-3}
+#: Trained refusals: 12 held-out negative products (1 : 4); 48 + 12 + 12 + 12 negatives sampled.
+NEGATIVES = {"dataset": {"negative_size": 12, "sample_size": 84}, "refusal_formatter": "amazon-product-refusal"}
+
+
+def lever(k: int, epochs: int, *, templates: str = "amazon-product-varied", system: str | None = None,
+          **trainer: Any) -> dict[str, Any]:
+    """Changes for ``k`` questions per product × ``epochs`` with these trainer options, scored with the
+    40-token confidence the levers were measured with (the example averages the whole answer)."""
+    return {
+        "prompts": {"train": templates, "questions_per_row": k},
+        "system": system,
+        "trainer": {"options": {"epochs": epochs, **trainer}},
+        "evaluation": {"chat_options": {"confidence_tokens": 40}},
+    }
+
+
 #: lever -> changes to the example's configuration (dicts are merged, other values replace)
 LEVERS: dict[str, dict[str, Any]] = {
-    # the example's configuration: one question per product, 12 epochs, no system message
+    # the example's configuration as it is (full fine-tuning, 4 varied questions × 4 epochs, lr 1e-3)
     "baseline": {},
-    # many question shapes, 4 per product, 3 epochs (the same 12 exposures per product)
-    "augmented": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": None,
-        "trainer": {"options": {"epochs": 3}},
-    },
-    # many question shapes, 2 per product, 6 epochs (12 exposures; each wording seen 6 times)
-    "augmented-k2": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 2},
-        "system": None,
-        "trainer": {"options": {"epochs": 6}},
-    },
-    # the same with the system message that states the format, in training and evaluation
-    "augmented+system": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": AMAZON_SYSTEM,
-        "trainer": {"options": {"epochs": 3}},
-    },
-    # trained refusals on the example's configuration: 12 held-out negative products (1 : 4)
-    "negatives": {
-        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
-        "refusal_formatter": "amazon-product-refusal",
-    },
-    # trained refusals with augmentation and the system message
-    "augmented+system+negatives": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": AMAZON_SYSTEM,
-        "trainer": {"options": {"epochs": 3}},
-        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
-        "refusal_formatter": "amazon-product-refusal",
-    },
-    # every weight trained (no LoRA), many question shapes, 4 per product, 3 epochs
-    "full-augmented": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": None,
-        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 1e-4}},
-    },
-    "full-augmented-lr3e-4": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": None,
-        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 3e-4}},
-    },
-    "full-augmented-lr1e-3": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": None,
-        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 1e-3}},
-    },
-    "full-augmented-lr1e-3-4epochs": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": None,
-        "trainer": {"options": {"epochs": 4, "full_finetune": True, "learning_rate": 1e-3}},
-    },
-    "full-augmented-lr1e-3+negatives": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": None,
-        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 1e-3}},
-        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
-        "refusal_formatter": "amazon-product-refusal",
-    },
-    # trained refusals: 12 held-out negative products (1 : 4), on full fine-tuning with many question shapes
-    "full-augmented-lr3e-4+negatives": {
-        "prompts": {"train": "amazon-product-varied", "questions_per_row": 4},
-        "system": None,
-        "trainer": {"options": {"epochs": 3, "full_finetune": True, "learning_rate": 3e-4}},
-        "dataset": {"negative_size": 12, "sample_size": 84},  # 48 + 12 + 12 + 12 negatives
-        "refusal_formatter": "amazon-product-refusal",
-    },
+    # the previous example: LoRA, one question per product, 12 epochs
+    "lora-baseline": lever(1, 12, templates="amazon-product", **LORA),
+    # LoRA with many question shapes: 4 per product × 3 epochs, 2 × 6 (12 exposures each); a system message
+    "augmented": lever(4, 3, **LORA),
+    "augmented-k2": lever(2, 6, **LORA),
+    "augmented+system": lever(4, 3, system=AMAZON_SYSTEM, **LORA),
+    # LoRA with trained refusals, without and with augmentation and the system message
+    "negatives": {**lever(1, 12, templates="amazon-product", **LORA), **NEGATIVES},
+    "augmented+system+negatives": {**lever(4, 3, system=AMAZON_SYSTEM, **LORA), **NEGATIVES},
+    # every weight trained, 4 varied questions per product, at three learning rates; 4 epochs; trained refusals
+    "full-augmented": lever(4, 3, full_finetune=True, learning_rate=1e-4),
+    "full-augmented-lr3e-4": lever(4, 3, full_finetune=True, learning_rate=3e-4),
+    "full-augmented-lr1e-3": lever(4, 3, full_finetune=True, learning_rate=1e-3),
+    "full-augmented-lr1e-3-4epochs": lever(4, 4, full_finetune=True, learning_rate=1e-3),
+    "full-augmented-lr1e-3+negatives": {**lever(4, 3, full_finetune=True, learning_rate=1e-3), **NEGATIVES},
+    "full-augmented-lr3e-4+negatives": {**lever(4, 3, full_finetune=True, learning_rate=3e-4), **NEGATIVES},
 }
 
 

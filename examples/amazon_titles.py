@@ -2,7 +2,8 @@
 
 By default it runs offline on the AmazonTitles sample shipped with finetunekit, fine-tunes the
 bundled SmolLM2-135M-Instruct (every weight) on this machine, evaluates the base and the fine-tuned
-model on three eval sets and prints the summary table (about 10 minutes on a 2-core CPU)::
+model on three eval sets and prints the summary table (40 min 45 s measured on a busy 2-core CPU;
+docs/benchmarks.md)::
 
     python examples/amazon_titles.py
     python examples/amazon_titles.py --data trn.json.gz            # the real corpus

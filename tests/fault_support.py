@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline_support import config_head
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: A plugin (installed into a site folder by :func:`gated_site`): the fake trainer and chat
@@ -133,23 +135,7 @@ def kill(child: subprocess.Popen) -> None:
 def openai_config(run_dir: Path, source: Path, url: str, *, sample_size: int = 14, trainer: str = "",
                   key_env: str = "FAKE_KEY", extra: str = "") -> str:
     """A run on the fake OpenAI server: the "openai" trainer and chat models, key in $FAKE_KEY."""
-    return f"""\
-run_dir = "{run_dir.as_posix()}"
-seed = 5
-formatter = "amazon-product"
-{extra}
-[dataset]
-source = "{source.as_posix()}"
-sample_size = {sample_size}
-test_size = 3
-
-[dataset.clean]
-min_content_length = 20
-
-[prompts]
-train = "amazon-product"
-paraphrased = "amazon-product-paraphrased"
-
+    return config_head(run_dir, source, sample_size=sample_size, extra=extra) + f"""\
 [trainer]
 name = "openai"
 

@@ -20,8 +20,8 @@ def make_source(root: Path, rows: int = 60) -> Path:
     return path
 
 
-def config_toml(run_dir: Path, model: Path, source: Path, *, epochs: int = 1, extra: str = "") -> str:
-    """A pipeline config that trains and evaluates the tiny model in seconds."""
+def config_head(run_dir: Path, source: Path, *, sample_size: int = 14, extra: str = "") -> str:
+    """The run, dataset and prompts sections the test configs share (``extra``: more top-level keys)."""
     return f"""\
 run_dir = "{run_dir.as_posix()}"
 seed = 5
@@ -29,7 +29,7 @@ formatter = "amazon-product"
 {extra}
 [dataset]
 source = "{source.as_posix()}"
-sample_size = 14
+sample_size = {sample_size}
 test_size = 3
 
 [dataset.clean]
@@ -39,6 +39,12 @@ min_content_length = 20
 train = "amazon-product"
 paraphrased = "amazon-product-paraphrased"
 
+"""
+
+
+def config_toml(run_dir: Path, model: Path, source: Path, *, epochs: int = 1, extra: str = "") -> str:
+    """A pipeline config that trains and evaluates the tiny model in seconds."""
+    return config_head(run_dir, source, extra=extra) + f"""\
 [trainer]
 name = "local"
 
