@@ -10,13 +10,16 @@ mean (or the minimum) over the first N tokens after ``--after`` (the answer form
 opening). Printed: AUROC of known (train-questions + paraphrased) vs unknown (unseen-products)
 answers, of paraphrased vs unknown alone, and the share of unknown answers below the highest
 threshold that refuses at most 5 % of the known answers (on the eval answers themselves: an upper
-bound of what a calibrated threshold can do).
+bound of what a calibrated threshold can do); and, with each score, the threshold calibrated on the
+run's calibration answers as the pipeline does (``--max-false-refusal``) and what it refuses on
+the eval splits.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd  # noqa: E402
 
-from finetunekit.evaluation.confidence import auroc  # noqa: E402
+from finetunekit.evaluation.confidence import auroc, calibrate_threshold  # noqa: E402
 
 SPANS = (1, 2, 4, 8, 16, 40, 10_000)
 
@@ -63,7 +66,9 @@ def copied(tokenizer: Any, token_id: int, question: str) -> bool:
 
 def scores(loaded: Any, log_probs: list[float], answer_ids: list[int], after: str, question: str) -> dict[str, float]:
     """Mean and minimum log-probability over the first N tokens after ``after``, for each N; and
-    the mean over the first N tokens that are not copied from the question ("novel")."""
+    the mean over the first N tokens that are not copied from the question ("novel"); the mean of
+    the least likely 10 % / 25 % of the tokens ("tail"); minus the share of tokens below
+    probability 0.5 / 0.9 ("unsure")."""
     from finetunekit.backends.local.confidence import start_after
 
     start = start_after(loaded.tokenizer, answer_ids, after)
@@ -77,6 +82,12 @@ def scores(loaded: Any, log_probs: list[float], answer_ids: list[int], after: st
             head = values[:n]
             out[f"{name}{label}"] = sum(head) / len(head)
         out[f"min{label}"] = min(window[:n])
+    ordered = sorted(window)
+    for share in (0.1, 0.25):  # the mean of the least likely tokens: where invented facts show
+        tail = ordered[: max(1, round(share * len(ordered)))]
+        out[f"tail{int(share * 100)}"] = sum(tail) / len(tail)
+    for p in (0.5, 0.9):  # minus the share of tokens the model gave less than probability p
+        out[f"unsure{p:g}"] = -sum(lp < math.log(p) for lp in window) / len(window)
     return out
 
 
@@ -88,8 +99,9 @@ def refused_within(known: list[float], unknown: list[float], budget: float = 0.0
     return sum(u < threshold for u in unknown) / len(unknown)
 
 
-def analyse(run_dir: Path, after: str) -> pd.DataFrame:
-    """One row per score: AUROC (known vs unknown, paraphrased vs unknown) and refused share."""
+def analyse(run_dir: Path, after: str, max_false_refusal: float = 0.05) -> pd.DataFrame:
+    """One row per score: AUROC (known vs unknown, paraphrased vs unknown), refused share, and
+    the eval refusals under the threshold calibrated on the run's calibration answers."""
     from finetunekit.backends.local.loading import load_for_generation
 
     tuned = json.loads((run_dir / "train" / "fine_tuned_model.json").read_text())
@@ -98,20 +110,32 @@ def analyse(run_dir: Path, after: str) -> pd.DataFrame:
                                  allow_hub=False, plugins=None, dtype=None, merge_adapter=True)
     answers = pd.read_csv(run_dir / "report" / "answers.csv")
     answers = answers[answers.model == "fine-tuned"]
+    asked = [(record.split, record.question) for record in answers.itertuples()]
     raw = raw_answers(run_dir / "answers" / "fine-tuned")
+    calibration_raw = raw_answers(run_dir / "answers" / "fine-tuned-calibration")
+    held_out = [json.loads(line)["title"] for line in (run_dir / "data" / "calibration.jsonl").open(encoding="utf-8")]
+    for question, answer in calibration_raw.items():  # calibration answers: about a held-out title or a trained one
+        raw[question] = answer
+        asked.append(("calibration-unknown" if any(t in question for t in held_out) else "calibration-known", question))
     rows = []
-    for record in answers.itertuples():
-        messages = [{"role": "user", "content": record.question}]
-        log_probs, ids = token_log_probs(loaded, messages, raw[record.question])
-        rows.append({"split": record.split, **scores(loaded, log_probs, ids, after, record.question)})
+    for split, question in asked:
+        messages = [{"role": "user", "content": question}]
+        log_probs, ids = token_log_probs(loaded, messages, raw[question])
+        rows.append({"split": split, **scores(loaded, log_probs, ids, after, question)})
     frame = pd.DataFrame(rows)
     table = []
     for column in frame.columns.drop("split"):
-        known = frame[frame.split != "unseen-products"][column].tolist()
-        para = frame[frame.split == "paraphrased"][column].tolist()
-        unknown = frame[frame.split == "unseen-products"][column].tolist()
-        table.append({"score": column, "auroc": auroc(known, unknown), "auroc_paraphrased": auroc(para, unknown),
-                      "unknown_refused_at_5pct": refused_within(known, unknown)})
+        by_split = {split: group[column].tolist() for split, group in frame.groupby("split")}
+        known = by_split["train-questions"] + by_split["paraphrased"]
+        unknown = by_split["unseen-products"]
+        row = {"score": column, "auroc": auroc(known, unknown), "auroc_paraphrased": auroc(by_split["paraphrased"], unknown),
+               "unknown_refused_at_5pct": refused_within(known, unknown)}
+        if "calibration-unknown" in by_split:  # what the threshold calibrated as the pipeline does gives on eval
+            threshold = calibrate_threshold(by_split.get("calibration-known", []), by_split["calibration-unknown"],
+                                            max_false_refusal=max_false_refusal).threshold
+            for split, name in (("unseen-products", "abstention"), ("train-questions", "fr_train"), ("paraphrased", "fr_para")):
+                row[f"calibrated_{name}"] = sum(s < threshold for s in by_split[split]) / len(by_split[split])
+        table.append(row)
     return pd.DataFrame(table)
 
 
@@ -119,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--after", default="from Amazon:")
+    parser.add_argument("--max-false-refusal", type=float, default=0.05)
     args = parser.parse_args(argv)
     for run in args.runs:
-        print(f"\n{run}\n" + analyse(run, args.after).to_string(index=False, float_format="%.3f"), flush=True)
+        print(f"\n{run}\n" + analyse(run, args.after, args.max_false_refusal).to_string(index=False, float_format="%.3f"), flush=True)
     return 0
 
 

@@ -39,16 +39,35 @@ LORA = {"full_finetune": False, "learning_rate": 2e-3}
 NEGATIVES = {"dataset": {"negative_size": 12, "sample_size": 84}, "refusal_formatter": "amazon-product-refusal"}
 
 
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in (nested dicts merged, other values replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def lever(k: int, epochs: int, *, templates: str = "amazon-product-varied", system: str | None = None,
-          **trainer: Any) -> dict[str, Any]:
+          confidence_tokens: int = 40, **trainer: Any) -> dict[str, Any]:
     """Changes for ``k`` questions per product × ``epochs`` with these trainer options, scored with the
-    40-token confidence the levers were measured with (the example averages the whole answer)."""
+    40-token confidence the first levers were measured with unless told (300 = the whole answer)."""
     return {
         "prompts": {"train": templates, "questions_per_row": k},
         "system": system,
         "trainer": {"options": {"epochs": epochs, **trainer}},
-        "evaluation": {"chat_options": {"confidence_tokens": 40}},
+        "evaluation": {"chat_options": {"confidence_tokens": confidence_tokens}},
     }
+
+
+#: Answering in bfloat16 (this CPU computes in it natively), 32 questions per batch, both models.
+BF16_ANSWERS = {"evaluation": {"chat_options": {"dtype": "auto", "batch_size": 32},
+                               "base_model": {"options": {"dtype": "auto", "batch_size": 32}}}}
+
+
+def top_layers(n: int) -> dict[str, Any]:
+    """The example's training (4 × 4, lr 1e-3) with only the top ``n`` of 30 layers trained, answering in bf16."""
+    return merged(lever(4, 4, confidence_tokens=300, full_finetune=True, learning_rate=1e-3, trained_layers=n),
+                  BF16_ANSWERS)
 
 
 #: lever -> changes to the example's configuration (dicts are merged, other values replace)
@@ -69,17 +88,12 @@ LEVERS: dict[str, dict[str, Any]] = {
     "full-augmented-lr3e-4": lever(4, 3, full_finetune=True, learning_rate=3e-4),
     "full-augmented-lr1e-3": lever(4, 3, full_finetune=True, learning_rate=1e-3),
     "full-augmented-lr1e-3-4epochs": lever(4, 4, full_finetune=True, learning_rate=1e-3),
+    # the top 15 / 10 of the 30 layers trained (backward stops early), answers in bfloat16
+    "full-top15-bf16": top_layers(15),
+    "full-top10-bf16": top_layers(10),
     "full-augmented-lr1e-3+negatives": {**lever(4, 3, full_finetune=True, learning_rate=1e-3), **NEGATIVES},
     "full-augmented-lr3e-4+negatives": {**lever(4, 3, full_finetune=True, learning_rate=3e-4), **NEGATIVES},
 }
-
-
-def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` merged in (nested dicts merged, other values replaced)."""
-    out = copy.deepcopy(base)
-    for key, value in changes.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def run_lever(name: str, data: str | None, root: Path, products: int, confidence: bool) -> dict[str, Any]:

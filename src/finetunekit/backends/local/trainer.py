@@ -79,6 +79,11 @@ class LocalTrainer(Trainer):
 
         model: str = Field(DEFAULT_MODEL, description="Registered model name, local directory or HF model id.")
         full_finetune: bool = Field(False, description="Train every weight instead of a LoRA adapter.")
+        trained_layers: int | None = Field(
+            None, ge=1, description="With full_finetune: train only the top N decoder layers (and the final norm); "
+            "the embeddings and the layers below stay frozen, so backward stops early (faster, less optimizer "
+            "memory). None = every weight.",
+        )
         lora_r: int = Field(16, ge=1, description="LoRA rank.")
         lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
         lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
@@ -140,6 +145,9 @@ class LocalTrainer(Trainer):
             if self.load_in_4bit and self.full_finetune:
                 raise ValueError("load_in_4bit trains LoRA adapters on frozen 4-bit weights (QLoRA); "
                                  "it cannot be combined with full_finetune")
+            if self.trained_layers is not None and not self.full_finetune:
+                raise ValueError("trained_layers chooses which weights full fine-tuning trains; "
+                                 "set full_finetune = true (LoRA trains adapters on every layer)")
             if self.load_in_4bit and self.merge:
                 raise ValueError("merge would fold the adapter into 4-bit weights; train with merge = false "
                                  "and merge onto unquantized weights afterwards")
@@ -294,7 +302,8 @@ class LocalTrainer(Trainer):
         return self.Options.result_options(then) == self.Options.result_options(current)
 
     def _prepare_model(self, model: Any) -> Any:
-        """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning)."""
+        """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning, its lower
+        layers frozen with ``trained_layers``)."""
         o = self.options
         if o.load_in_4bit:  # QLoRA: frozen 4-bit weights, norms in float32, LoRA adapters on top
             from peft import prepare_model_for_kbit_training
@@ -304,6 +313,10 @@ class LocalTrainer(Trainer):
             model.gradient_checkpointing_enable()
             model.enable_input_require_grads()  # LoRA: the frozen embeddings' output must carry gradients
         if o.full_finetune:
+            if o.trained_layers is not None:
+                from finetunekit.backends.local.freezing import freeze_below_top_layers
+
+                freeze_below_top_layers(model, o.trained_layers)
             return model
         from peft import LoraConfig, get_peft_model
 
