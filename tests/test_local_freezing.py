@@ -55,3 +55,62 @@ def test_more_trained_layers_than_the_model_has_is_an_error_naming_the_count(pm,
     trainer = get_trainer("local", plugins=pm, **fast_training_options(three_layer_model, full_finetune=True, trained_layers=4))
     with pytest.raises(ConfigError, match="3 decoder layers"):
         trainer.train(EXAMPLES, run_dir=tmp_path / "run")
+
+
+def rows_of(tokenizer_dir_path, texts):
+    """Right-padded input ids, labels and attention mask of ``texts`` (the trainer's layout)."""
+    from transformers import AutoTokenizer
+
+    from finetunekit.backends.local.collation import PaddingCollator
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir_path)
+    features = [{"input_ids": ids, "labels": ids} for ids in (tokenizer(t)["input_ids"] for t in texts)]
+    return PaddingCollator(tokenizer.pad_token_id)(features)
+
+
+def loss_and_grads(model, batch):
+    model.zero_grad(set_to_none=True)
+    loss = model(**batch).loss
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_the_frozen_layer_cache_gives_the_uncached_loss_and_gradients(three_layer_model):
+    from finetunekit.backends.local.freezing import decoder_layers, freeze_below_top_layers
+    from finetunekit.backends.local.frozen_cache import FrozenLayerCache
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(three_layer_model)
+    freeze_below_top_layers(model, 1)
+    batch = rows_of(three_layer_model, ["Item 1 is a red thing.", "Item two, a much longer blue thing than the first."])
+    expected_loss, expected_grads = loss_and_grads(model, batch)
+    cache = FrozenLayerCache(decoder_layers(model), 2)
+    cache.install()
+    for _ in range(2):  # the first pass fills the cache, the second answers from it
+        with cache.batch(batch):
+            loss, grads = loss_and_grads(model, batch)
+        torch.testing.assert_close(loss, expected_loss)
+        assert grads.keys() == expected_grads.keys()
+        for name, grad in grads.items():
+            torch.testing.assert_close(grad, expected_grads[name])
+    assert (cache.misses, cache.hits) == (1, 1)
+    with cache.batch({k: v[1:] for k, v in batch.items()}):  # the second row alone, padded differently: a hit
+        model(**{k: v[1:] for k, v in batch.items()})
+    assert cache.hits == 2
+    cache.remove()
+    assert "forward" not in vars(decoder_layers(model)[0]) and not cache.store
+    torch.testing.assert_close(loss_and_grads(model, batch)[0], expected_loss)
+
+
+def test_training_with_and_without_the_frozen_layer_cache_ends_at_the_same_weights(pm, three_layer_model, tmp_path):
+    trained = {}
+    for cached in (True, False):
+        trainer = get_trainer("local", plugins=pm, **fast_training_options(
+            three_layer_model, full_finetune=True, trained_layers=1, epochs=4, learning_rate=1e-2,
+            frozen_layer_cache=cached, micro_batch_tokens=24))
+        tuned = trainer.train(EXAMPLES, run_dir=tmp_path / str(cached))
+        trained[cached] = weights(tuned.chat_options["model"])
+        cache = tuned.details["frozen_layer_cache"]
+        # 4 examples, one per micro-batch: the first epoch runs the frozen layers, the next three do not
+        assert cache == ({"hits": 12, "misses": 4} if cached else None)
+    for name, value in trained[True].items():
+        torch.testing.assert_close(value, trained[False][name], rtol=1e-4, atol=1e-5)

@@ -1,5 +1,6 @@
 """``transformers.Trainer`` with the memory-saving causal-LM loss (see :mod:`.loss`) and
-padding-free micro-batches (see :mod:`.batching`).
+padding-free micro-batches (see :mod:`.batching`), and the frozen layers' output cached per
+example (see :mod:`.frozen_cache`).
 
 Everything else — the loop, accelerate (DDP, FSDP, DeepSpeed), checkpoints, logging — is
 ``transformers.Trainer``'s own. The chunked loss is used in a single process when the model
@@ -28,9 +29,10 @@ def chunked_loss_trainer_class() -> type:
 
         def __init__(
             self, *args: Any, chunked_loss: bool = True, loss_chunk: int = DEFAULT_CHUNK,
-            micro_batch_tokens: int | None = None, packed: bool = False, **kwargs: Any,
+            micro_batch_tokens: int | None = None, packed: bool = False, frozen_cache: Any = None, **kwargs: Any,
         ) -> None:
             super().__init__(*args, **kwargs)
+            self.frozen_cache = frozen_cache
             self.loss_chunk = loss_chunk
             self.micro_batch_tokens = micro_batch_tokens
             self.packed = packed
@@ -59,6 +61,12 @@ def chunked_loss_trainer_class() -> type:
             return total
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102 - transformers hook
+            if self.frozen_cache is None:
+                return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            with self.frozen_cache.batch(inputs):  # the frozen layers' output for these rows, from the cache
+                return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+        def _compute_loss(self, model, inputs, return_outputs, num_items_in_batch):
             if not self.chunked_loss or "labels" not in inputs:
                 return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
             # the model scales by num_items_in_batch only when its forward takes loss kwargs (Trainer's rule)

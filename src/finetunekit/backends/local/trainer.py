@@ -84,6 +84,11 @@ class LocalTrainer(Trainer):
             "the embeddings and the layers below stay frozen, so backward stops early (faster, less optimizer "
             "memory). None = every weight.",
         )
+        frozen_layer_cache: bool = Field(
+            True, description="With trained_layers: compute the frozen layers' output once per example and reuse it "
+            "in later epochs (the same up to rounding; at most 1 GiB of hidden states). Not with packing, gradient "
+            "checkpointing or dropout.",
+        )
         lora_r: int = Field(16, ge=1, description="LoRA rank.")
         lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
         lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
@@ -212,8 +217,10 @@ class LocalTrainer(Trainer):
         model = self._prepare_model(load_causal_lm(resolved, device=where, allow_hub=o.allow_hub, **o.loading_kwargs(where)))
         checkpoints = run / "checkpoints"
         metrics_path = run / "metrics.csv"
+        frozen_cache = self._frozen_layer_cache(model)
         trainer = chunked_loss_trainer_class()(
             model=model,
+            frozen_cache=frozen_cache,
             chunked_loss=o.chunked_loss,
             micro_batch_tokens=micro_batch_budget(o.micro_batch_tokens, device),
             packed=o.packing,
@@ -229,10 +236,15 @@ class LocalTrainer(Trainer):
         if last:
             logger.info("resuming from %s", last)
         started = time.perf_counter()
+        if frozen_cache is not None:
+            frozen_cache.install()
         try:
             result = trainer.train(resume_from_checkpoint=last)
         except KeyboardInterrupt:
             raise TrainingError(f"training interrupted; rerun with run_dir={str(run)!r} to resume from the last checkpoint") from None
+        finally:
+            if frozen_cache is not None:
+                frozen_cache.remove()
         seconds = time.perf_counter() - started
         # without accelerate's wrappers (e.g. its bf16 autocast around forward)
         self.trained_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
@@ -267,6 +279,8 @@ class LocalTrainer(Trainer):
             "tokens_per_second": round(report.tokens * epochs_run / seconds, 1) if seconds > 0 else None,
             "data": report.as_dict(),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            # forward passes whose frozen layers ran (misses) or came from the cache (hits)
+            "frozen_layer_cache": {"hits": frozen_cache.hits, "misses": frozen_cache.misses} if frozen_cache else None,
         }
         done = self._result(run, resolved, details)
         write_json(run / COMPLETE_FILE, done.model_dump())
@@ -300,6 +314,20 @@ class LocalTrainer(Trainer):
         current = self.options.model_dump(mode="json")
         then = {**self.Options().model_dump(mode="json"), **recorded}  # options added since then: their defaults
         return self.Options.result_options(then) == self.Options.result_options(current)
+
+    def _frozen_layer_cache(self, model: Any) -> Any:
+        """A :class:`FrozenLayerCache` for the layers below ``trained_layers`` (None where it does not apply)."""
+        o = self.options
+        if not (o.full_finetune and o.trained_layers and o.frozen_layer_cache) or o.packing or o.gradient_checkpointing:
+            return None
+        config = model.config.to_dict()
+        if any(isinstance(v, float) and v > 0 and ("dropout" in k or "pdrop" in k) for k, v in config.items()):
+            return None  # with dropout the frozen layers' output differs every time
+        from finetunekit.backends.local.freezing import decoder_layers
+        from finetunekit.backends.local.frozen_cache import FrozenLayerCache
+
+        layers = decoder_layers(model)
+        return FrozenLayerCache(layers, len(layers) - o.trained_layers) if o.trained_layers < len(layers) else None
 
     def _prepare_model(self, model: Any) -> Any:
         """Wrap ``model`` with LoRA adapters (or leave it whole for full fine-tuning, its lower
