@@ -34,7 +34,7 @@ CALIBRATION = 12
 QUESTIONS_PER_PRODUCT = 4
 EPOCHS = 4
 #: Decoder layers trained (the top ones; the 20 below and the embeddings stay frozen).
-TRAINED_LAYERS = 6
+TRAINED_LAYERS = 10
 LOCAL_MODEL = "smollm2-135m-instruct"
 OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
 #: The AmazonTitles-schema sample shipped with finetunekit's built-in Amazon plugin.
@@ -64,7 +64,7 @@ def build_config(
         # both models answer in bfloat16 where the CPU computes in it (float32 elsewhere), 32 at a time;
         # the base model's answers are capped shorter: it rambles to the cap on every question
         answering = {"dtype": "auto", "batch_size": 54}
-        base_model: dict[str, Any] = {"name": "local", "options": {"model": LOCAL_MODEL, "max_new_tokens": 160, **answering}}
+        base_model: dict[str, Any] = {"name": "local", "options": {"model": LOCAL_MODEL, "max_new_tokens": 128, **answering}}
         # confidence: the mean log-probability of the whole answer after its fixed opening
         chat_options: dict[str, Any] = {"max_new_tokens": 300, **answering, "confidence_after": "from Amazon:",
                                         "confidence_tokens": 300}
