@@ -88,9 +88,10 @@ LEVERS: dict[str, dict[str, Any]] = {
     "full-augmented-lr3e-4": lever(4, 3, full_finetune=True, learning_rate=3e-4),
     "full-augmented-lr1e-3": lever(4, 3, full_finetune=True, learning_rate=1e-3),
     "full-augmented-lr1e-3-4epochs": lever(4, 4, full_finetune=True, learning_rate=1e-3),
-    # the top 15 / 10 of the 30 layers trained (backward stops early), answers in bfloat16
+    # the top 15 / 10 / 6 of the 30 layers trained (backward stops early), answers in bfloat16
     "full-top15-bf16": top_layers(15),
     "full-top10-bf16": top_layers(10),
+    "full-top6-bf16": top_layers(6),
     "full-augmented-lr1e-3+negatives": {**lever(4, 3, full_finetune=True, learning_rate=1e-3), **NEGATIVES},
     "full-augmented-lr3e-4+negatives": {**lever(4, 3, full_finetune=True, learning_rate=3e-4), **NEGATIVES},
 }
