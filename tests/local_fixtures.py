@@ -54,10 +54,18 @@ def tiny_llama_dir(tokenizer_dir: Path, root: Path, *, hidden: int = 64, layers:
     return root
 
 
-def tiny_model_for_module(tmp_path_factory) -> str:
+def tiny_model_for_module(tmp_path_factory, *, layers: int = 2) -> str:
     """A tiny random Llama with the SmolLM2 tokenizer, in fresh temporary directories (for module fixtures)."""
     tok = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
-    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny")))
+    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny"), layers=layers))
+
+
+#: Four one-fact chat examples about numbered items (for training the tiny model).
+ITEM_EXAMPLES = [
+    {"messages": [{"role": "user", "content": f"Tell me about item {i}."},
+                  {"role": "assistant", "content": f"Item {i} is a {colour} kettle."}]}
+    for i, colour in enumerate(["blue", "red", "green", "black"])
+]
 
 
 def read_csv(path) -> list[dict[str, str]]:

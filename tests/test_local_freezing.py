@@ -6,22 +6,15 @@ import pytest
 
 from finetunekit.errors import ConfigError
 from finetunekit.registry import get_trainer
-from local_fixtures import fast_training_options, read_csv, smollm2_tokenizer_dir, tiny_llama_dir
+from local_fixtures import ITEM_EXAMPLES as EXAMPLES, fast_training_options, read_csv, tiny_model_for_module
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-EXAMPLES = [
-    {"messages": [{"role": "user", "content": f"Tell me about item {n}."},
-                  {"role": "assistant", "content": f"Item {n} is a {colour} thing."}]}
-    for n, colour in enumerate(["red", "blue", "green", "white"])
-]
-
 
 @pytest.fixture(scope="module")
 def three_layer_model(tmp_path_factory):
-    tokenizer = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
-    return str(tiny_llama_dir(tokenizer, tmp_path_factory.mktemp("tiny3"), layers=3))
+    return tiny_model_for_module(tmp_path_factory, layers=3)
 
 
 def weights(directory) -> dict[str, torch.Tensor]:

@@ -10,22 +10,14 @@ import pytest
 
 from finetunekit.errors import ConfigError, FinetunekitError
 from finetunekit.registry import get_chat_model, get_trainer
-from local_fixtures import smollm2_tokenizer_dir, tiny_llama_dir
+from local_fixtures import ITEM_EXAMPLES as EXAMPLES, tiny_model_for_module
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-EXAMPLES = [
-    {"messages": [{"role": "user", "content": f"Tell me about item {i}."},
-                  {"role": "assistant", "content": f"Item {i} is a {colour} kettle."}]}
-    for i, colour in enumerate(["blue", "red", "green", "black"])
-]
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    tok = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
-    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny")))
+    return tiny_model_for_module(tmp_path_factory)
 
 
 def trainer(pm, tiny_model, **extra):
