@@ -54,10 +54,10 @@ def tiny_llama_dir(tokenizer_dir: Path, root: Path, *, hidden: int = 64, layers:
     return root
 
 
-def tiny_model_for_module(tmp_path_factory, *, layers: int = 2) -> str:
+def tiny_model_for_module(tmp_path_factory, *, layers: int = 2, init_range: float = 0.3) -> str:
     """A tiny random Llama with the SmolLM2 tokenizer, in fresh temporary directories (for module fixtures)."""
     tok = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
-    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny"), layers=layers))
+    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny"), layers=layers, init_range=init_range))
 
 
 #: Four one-fact chat examples about numbered items (for training the tiny model).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finetunekit.registry import get_chat_model
-from local_fixtures import smollm2_tokenizer_dir, tiny_llama_dir
+from local_fixtures import tiny_model_for_module
 
 pytest.importorskip("torch")
 
@@ -20,8 +20,7 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    tok = smollm2_tokenizer_dir(tmp_path_factory.mktemp("tok"))
-    return str(tiny_llama_dir(tok, tmp_path_factory.mktemp("tiny"), init_range=0.05))
+    return tiny_model_for_module(tmp_path_factory, init_range=0.05)
 
 
 def chat(pm, tiny_model, **options):

@@ -37,9 +37,8 @@ def freeze_below_top_layers(model: Any, top: int) -> int:
     model.requires_grad_(False)
     for layer in layers[len(layers) - top :]:
         layer.requires_grad_(True)
-    decoder = model.get_decoder()
-    for name, module in decoder.named_children():
-        if name not in ("layers", "embed_tokens") and any(True for _ in module.parameters()):
+    for name, module in model.get_decoder().named_children():
+        if name not in ("layers", "embed_tokens"):
             module.requires_grad_(True)  # the final norm (and whatever else follows the layers)
     output = model.get_output_embeddings()
     if output is not None and output.weight is not frozen_embeddings:
