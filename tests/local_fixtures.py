@@ -79,3 +79,13 @@ def fast_training_options(model: str, **extra) -> dict:
     base = dict(model=model, epochs=6, batch_size=2, learning_rate=2e-2, lora_r=8, lora_alpha=16,
                 device="cpu", logging_steps=1, max_length=128, warmup=0)
     return {**base, **extra}
+
+
+#: Questions of different lengths and shapes for the tiny chat model (batching, padding).
+CHAT_QUESTIONS = [
+    "Tell me about the Blue Kettle from Amazon.",
+    "Hi",
+    "What can you tell me about the product Dune (Paperback) by Frank Herbert from Amazon?",
+    "Describe it.",
+    "Give me a description of The Old Man and the Sea from Amazon.",
+]

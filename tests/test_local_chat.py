@@ -5,17 +5,11 @@ from __future__ import annotations
 import pytest
 
 from finetunekit.registry import get_chat_model
-from local_fixtures import tiny_model_for_module
+from local_fixtures import CHAT_QUESTIONS, tiny_model_for_module
 
 pytest.importorskip("torch")
 
-QUESTIONS = [
-    "Tell me about the Blue Kettle from Amazon.",
-    "Hi",
-    "What can you tell me about the product Dune (Paperback) by Frank Herbert from Amazon?",
-    "Describe it.",
-    "Give me a description of The Old Man and the Sea from Amazon.",
-]
+QUESTIONS = CHAT_QUESTIONS
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,12 @@ from __future__ import annotations
 import pytest
 
 from finetunekit.registry import get_chat_model
-from local_fixtures import tiny_model_for_module
+from local_fixtures import CHAT_QUESTIONS, tiny_model_for_module
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-QUESTIONS = [
-    "Tell me about the Blue Kettle from Amazon.",
-    "Hi",
-    "What can you tell me about the product Dune (Paperback) by Frank Herbert from Amazon?",
-    "Describe it.",
-]
+QUESTIONS = CHAT_QUESTIONS[:4]
 
 
 @pytest.fixture(scope="module")
