@@ -11,6 +11,13 @@ Runs are interleaved (baseline, then each variant, repeated), so machine noise h
 Tokens/s counts real (non-padding) tokens.
 
     python benchmarks/bench_train.py --rows 48 --max-length auto --bf16 --repeats 2 --variants local plain
+
+``--trained-layers N`` trains every weight of the top N decoder layers instead of LoRA, in both
+(the example's setting; the local trainer then caches the frozen layers' output from the second
+epoch). The example's settings, 48 products x 4 questions, 4 epochs:
+
+    python benchmarks/bench_train.py --rows 48 --questions 4 --templates amazon-product-varied
+        --epochs 4 --bf16 --trained-layers 10 --learning-rate 1e-3 --variants example   (one line)
 """
 
 from __future__ import annotations
@@ -38,15 +45,19 @@ def baseline_seconds(resolved: str, items, opts, out: Path) -> tuple[float, floa
     from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer
     from finetunekit.backends.local.collation import ChatDataset, PaddingCollator
 
+    from finetunekit.backends.local.freezing import freeze_below_top_layers
+
     set_seed(opts.seed)
     tokenizer = load_tokenizer(resolved)
-    model = get_peft_model(
-        load_causal_lm(resolved, device="cpu"),
-        LoraConfig(r=opts.lora_r, lora_alpha=2 * opts.lora_r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"),
-    )
+    model = load_causal_lm(resolved, device="cpu")
+    if opts.trained_layers:
+        freeze_below_top_layers(model, opts.trained_layers)
+    else:
+        model = get_peft_model(model, LoraConfig(r=opts.lora_r, lora_alpha=2 * opts.lora_r, lora_dropout=0.0,
+                                                 target_modules="all-linear", task_type="CAUSAL_LM"))
     args = TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=opts.batch_size, num_train_epochs=opts.epochs,
-        learning_rate=2e-3, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
+        learning_rate=opts.learning_rate, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
         remove_unused_columns=False, seed=opts.seed, bf16=opts.bf16,
     )
     trainer = Trainer(model=model, args=args, train_dataset=ChatDataset(items),
@@ -62,6 +73,7 @@ VARIANTS = {
     "plain": {"chunked_loss": False},
     "micro": {"micro_batch_tokens": 1},
     "packed": {"packing": True},
+    "example": {"micro_batch_tokens": 1024},  # the example's pieces (with --trained-layers: its whole setting)
 }
 
 
@@ -69,10 +81,12 @@ def ours_seconds(examples, opts, out: Path, variant: str) -> tuple[float, float]
     """Seconds of ``LocalTrainer``'s training loop (checkpoint saving included) and its final loss."""
     import finetunekit as ftk
 
+    tuning = ({"full_finetune": True, "trained_layers": opts.trained_layers} if opts.trained_layers
+              else {"lora_r": opts.lora_r, "lora_alpha": 2 * opts.lora_r})
     trainer = ftk.get_trainer(
         "local", model=opts.model, epochs=opts.epochs, batch_size=opts.batch_size, max_length=opts.max_length,
-        lora_r=opts.lora_r, lora_alpha=2 * opts.lora_r, learning_rate=2e-3, device="cpu", bf16=opts.bf16, seed=opts.seed,
-        logging_steps=1, **VARIANTS[variant],
+        learning_rate=opts.learning_rate, device="cpu", bf16=opts.bf16, seed=opts.seed, logging_steps=1,
+        **tuning, **VARIANTS[variant],
     )
     details = trainer.train(examples, run_dir=out).details
     return details["train_seconds"], details["train_loss"]
@@ -87,7 +101,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=lambda v: v if v == "auto" else int(v), default="auto",
                         help="token limit; auto (the trainer's default) = the longest example")
+    parser.add_argument("--questions", type=int, default=1, help="questions per row (examples per product)")
+    parser.add_argument("--templates", default="amazon-product", help="question templates (the example: amazon-product-varied)")
     parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--trained-layers", type=int, default=0, help="train every weight of the top N layers, not LoRA")
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -101,7 +119,8 @@ def main() -> None:
     from finetunekit.backends.local.collation import tokenize_examples
 
     resolved = resolve_model(opts.model)
-    examples = amazon_examples(pick(load_rows(opts.data), opts.rows, opts.seed))
+    rows = pick(load_rows(opts.data), opts.rows, opts.seed)
+    examples = amazon_examples(rows * opts.questions, templates=opts.templates)
     items, report = tokenize_examples(load_tokenizer(resolved), examples, opts.max_length, cap=2048)
     tokens = report.tokens * opts.epochs
     print(f"{len(items)} examples, {report.tokens} tokens (mean {report.tokens / len(items):.0f}, "
@@ -119,7 +138,8 @@ def main() -> None:
     best = {k: min(v) for k, v in runs.items()}
     result = {
         "model": opts.model, "rows": len(items), "tokens_per_epoch": report.tokens, "epochs": opts.epochs,
-        "batch_size": opts.batch_size, "max_length": report.max_length, "lora_r": opts.lora_r, "bf16": opts.bf16,
+        "batch_size": opts.batch_size, "max_length": report.max_length, "bf16": opts.bf16,
+        "tuning": f"top {opts.trained_layers} layers" if opts.trained_layers else f"LoRA r={opts.lora_r}",
         "seconds": {k: [round(s, 1) for s in v] for k, v in runs.items()},
         "train_loss": {k: round(v, 4) for k, v in losses.items()},
         "tokens_per_second": {k: round(tokens / s, 1) for k, s in best.items()},

@@ -1,8 +1,10 @@
 """The ``local`` chat model: batched generation with transformers (left padding, KV cache).
 
-Prompts are rendered with the model's chat template, sorted by length so each batch pads
-little, generated batch by batch (greedy by default, or sampled with a seed), cut at the
-end-of-turn token, and returned in the caller's order.
+Prompts are rendered with the model's chat template and sorted by length so each batch pads
+little. Greedy answers (the default) are decoded ``batch_size`` rows at a time, a row that ends
+its turn making room for the next prompt (:mod:`~finetunekit.backends.local.decoding`); sampled
+ones batch by batch with ``model.generate``, seeded. Answers are cut at the end-of-turn token and
+returned in the caller's order.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class LocalChatModel(ChatModel):
             True, affects_result=False, description="Base and fine-tuned models of the same weights answer from one "
             "copy in memory (the adapter switched on and off; the base's answers are exactly its own, the adapter "
             "is applied unmerged). Off = each chat model loads its own copy.",
+        )
+        continuous_batching: bool = option(
+            True, affects_result=False, description="Greedy answers: a row that ends its turn leaves the batch and the "
+            "next prompt takes its place. Off = transformers' generate batch by batch (each batch runs until its "
+            "longest answer ends).",
         )
         confidence_tokens: int = Field(
             40, ge=1, description="Answer tokens whose mean log-probability is the answer's confidence (greedy only)."
@@ -135,31 +142,66 @@ class LocalChatModel(ChatModel):
         return self._generate(conversations)
 
     def _generate(self, conversations: list[list[Message]]) -> list[tuple[str, float | None]]:
-        import torch
         from tqdm.auto import tqdm
 
-        loaded, o = self.loaded, self.options
-        tokenizer = loaded.tokenizer
+        tokenizer = self.loaded.tokenizer
         encoded = [encode_conversation(tokenizer, c) for c in conversations]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        bar = tqdm(total=len(order), desc=f"answering ({self.model_label})", unit="q", disable=not self.options.progress)
+        with bar:
+            if self.options.temperature == 0 and self.options.continuous_batching:
+                return self._greedy([encoded[i] for i in order], order, bar)
+            return self._batched(encoded, order, bar)
+
+    def _greedy(self, prompts: list[list[int]], order: list[int], bar: Any) -> list[tuple[str, float | None]]:
+        """Greedy answers with their confidence, ``batch_size`` rows decoded at a time, a finished
+        row's place taken by the next prompt (:func:`~finetunekit.backends.local.decoding.decode_greedy`)."""
+        import torch
+
+        from finetunekit.backends.local.decoding import decode_greedy
+        from finetunekit.backends.local.loading import end_of_turn_ids
+
+        tokenizer, o = self.loaded.tokenizer, self.options
+        self.generate_calls += 1
+        with torch.inference_mode(), self._model() as model:
+            decoded = decode_greedy(
+                model, prompts, pad_id=tokenizer.pad_token_id, stop_ids=end_of_turn_ids(tokenizer),
+                max_new_tokens=o.max_new_tokens, slots=o.batch_size, on_done=lambda *_: bar.update(),
+            )
+        answers: list[tuple[str, float | None]] = [("", None)] * len(prompts)
+        for i, answer in zip(order, decoded):
+            answers[i] = (self.decode(answer.tokens), self._scored(answer.tokens, answer.log_probs[: len(answer.tokens)]))
+        return answers
+
+    def _batched(self, encoded: list[list[int]], order: list[int], bar: Any) -> list[tuple[str, float | None]]:
+        """Answers batch by batch with ``model.generate`` (each batch runs until its longest answer
+        ends): sampled ones seeded, without confidence; greedy ones with it."""
+        import torch
+
+        tokenizer, o = self.loaded.tokenizer, self.options
         config = self._generation_config(tokenizer)
         answers: list[tuple[str, float | None]] = [("", None)] * len(encoded)
         with torch.random.fork_rng() if o.temperature > 0 else contextlib.nullcontext():
             if o.temperature > 0:
                 torch.manual_seed(o.seed)
-            bar = tqdm(total=len(order), desc=f"answering ({self.model_label})", unit="q", disable=not o.progress)
             for start in range(0, len(order), o.batch_size):
                 batch = order[start : start + o.batch_size]
-                ids, mask = _left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, loaded.device)
+                ids, mask = _left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, self.loaded.device)
                 recorder = GreedyLogProbs() if o.temperature == 0 else None
                 out = self._model_generate(ids, mask, config, logits_processor=[recorder] if recorder else None)
                 for row, i in enumerate(batch):
                     generated = out[row, ids.shape[1] :].tolist()
-                    text = tokenizer.decode(generated, skip_special_tokens=True).strip()
-                    answers[i] = (text, self._confidence(tokenizer, generated, recorder, row, config.eos_token_id))
+                    n = answer_length(generated, config.eos_token_id)
+                    scored = None if recorder is None else self._scored(generated[:n], recorder.row(row, n))
+                    answers[i] = (self.decode(generated), scored)
                 bar.update(len(batch))
-            bar.close()
         return answers
+
+    def _scored(self, tokens: list[int], log_probs: list[float]) -> float:
+        """A greedy answer's confidence from its tokens' log-probabilities (options ``confidence_*``)."""
+        o = self.options
+        start = start_after(self.loaded.tokenizer, tokens, o.confidence_after)
+        return confidence(log_probs, start, o.confidence_tokens)
 
     def encode(self, conversation: list[Message]) -> list[int]:
         """The prompt's token ids: ``conversation`` rendered with the chat template, ready for the answer."""
@@ -205,13 +247,6 @@ class LocalChatModel(ChatModel):
         self.generate_calls += 1
         with torch.inference_mode(), self._model() as model:
             return model.generate(input_ids=ids, attention_mask=mask, generation_config=config, **kwargs)
-
-    def _confidence(self, tokenizer: Any, generated: list[int], recorder: Any, row: int, stops: Any) -> float | None:
-        if recorder is None:
-            return None
-        n = answer_length(generated, stops if isinstance(stops, list) else [stops])
-        start = start_after(tokenizer, generated[:n], self.options.confidence_after)
-        return confidence(recorder.row(row, n), start, self.options.confidence_tokens)
 
     def _generation_config(self, tokenizer: Any, *, max_new_tokens: int | None = None, temperature: float | None = None,
                            top_p: float | None = None) -> Any:

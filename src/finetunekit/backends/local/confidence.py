@@ -1,7 +1,8 @@
 """The local chat model's confidence in a greedy answer: the mean log-probability of its tokens.
 
-During greedy generation a logits processor records, at every step, the log-probability of the
-token greedy decoding then picks (the largest log-softmax value). An answer's confidence is the
+Greedy decoding records, at every step, the log-probability of the token it picks (the largest
+log-softmax value): :mod:`~finetunekit.backends.local.decoding` as it decodes, and with
+``transformers``' ``generate``, the logits processor :class:`GreedyLogProbs`. An answer's confidence is the
 mean of those values over its first ``n_tokens`` tokens — starting after the first occurrence of
 ``after`` in the answer when given (e.g. the answer format's fixed opening, whose words are
 copied from the question and say nothing about what the model knows).

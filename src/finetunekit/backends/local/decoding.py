@@ -1,0 +1,229 @@
+"""Greedy decoding whose batch stays full: rows leave when they end, waiting prompts join.
+
+``transformers``' ``generate`` runs a batch until its longest answer ends, so a batch whose
+answers range from 20 to 260 tokens spends most of its steps on rows that are already done.
+:func:`decode_greedy` decodes a stream of prompts through at most ``slots`` rows at a time: a row
+that ends its turn (or reaches ``max_new_tokens``) leaves the batch, and the next prompts are
+prefilled and joined in its place (continuous batching).
+
+Every row keeps its padding on the left and the position ids a left-padded ``generate`` batch
+gives it, so a row's tokens are the ones ``generate`` picks for it up to rounding (matrix
+products over a different number of rows may round differently in low precision). Keys and
+values live in per-layer buffers written in place, with room to grow, instead of being
+concatenated into a new tensor at every token.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+ROOM = 64  # cache columns allocated ahead, so a step writes in place
+
+
+@dataclass
+class Decoded:
+    """One prompt's greedy answer: its tokens (cut before the stop token), the log-probability
+    of each generated token (the stop token's included), and whether the model ended its turn."""
+
+    tokens: list[int] = field(default_factory=list)
+    log_probs: list[float] = field(default_factory=list)
+    finished: bool = False
+
+
+class BufferLayer(DynamicLayer):
+    """One layer's cached keys and values (rows × heads × columns × dim), in a buffer with room to
+    grow: each step writes its column in place."""
+
+    def __init__(self, keys: Any, values: Any) -> None:
+        super().__init__()
+        self.reset_to(keys, values)
+
+    def reset_to(self, keys: Any, values: Any) -> None:
+        """Hold exactly ``keys`` and ``values`` (copied into a new buffer with room to grow)."""
+        rows, heads, columns, dim = keys.shape
+        self.device = keys.device
+        self._keys = keys.new_zeros(rows, heads, columns + ROOM, dim)
+        self._values = values.new_zeros(rows, heads, columns + ROOM, values.shape[-1])
+        self._keys[:, :, :columns] = keys
+        self._values[:, :, :columns] = values
+        self.length = columns
+        self.is_initialized = True
+        self._expose()
+
+    def _expose(self) -> None:
+        self.keys = self._keys[:, :, : self.length]
+        self.values = self._values[:, :, : self.length]
+
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        """Append the new columns in place (growing the buffer when it is full)."""
+        new = key_states.shape[-2]
+        if self.length + new > self._keys.shape[-2]:
+            self.reset_to(self.keys, self.values)
+        self._keys[:, :, self.length : self.length + new] = key_states
+        self._values[:, :, self.length : self.length + new] = value_states
+        self.length += new
+        self._expose()
+        return self.keys, self.values
+
+
+def decode_greedy(
+    model: Any, prompts: Sequence[Sequence[int]], *, pad_id: int, stop_ids: Sequence[int], max_new_tokens: int,
+    slots: int, on_done: Callable[[int, Decoded], None] | None = None,
+) -> list[Decoded]:
+    """Greedy answers to ``prompts`` (token ids), at most ``slots`` decoded together, in order.
+
+    Prompts join in the order given (sort them by length for less padding). ``on_done(index,
+    decoded)`` is called as each answer completes.
+    """
+    import torch
+
+    answers = _Answers(len(prompts), torch.tensor(sorted(set(stop_ids)), dtype=torch.long), max_new_tokens, on_done)
+    waiting = deque(range(len(prompts)))
+    batch: _Batch | None = None
+    while waiting or batch is not None:
+        free = slots - (batch.live if batch else 0)
+        joins = bool(waiting) and free >= min(len(waiting), max(1, slots // 4))
+        if batch is None or joins or batch.dead > batch.size // 8:
+            joining = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+            batch = _Batch.rebuild(model, batch, [(i, prompts[i]) for i in joining], pad_id, answers)
+        else:
+            batch.step(model, answers)
+        if batch is not None and batch.live == 0 and not waiting:
+            batch = None
+    return answers.decoded
+
+
+class _Answers:
+    """The answers so far: each step's greedy tokens are recorded here, and a row that ends is told so."""
+
+    def __init__(self, count: int, stops: Any, max_new_tokens: int, on_done: Any) -> None:
+        self.decoded = [Decoded() for _ in range(count)]
+        self.stops, self.max_new_tokens, self.on_done = stops, max_new_tokens, on_done
+
+    def take(self, index: list[int], logits: Any) -> Any:
+        """Record each row's greedy token from its ``logits`` (float32, rows × vocab); the rows that
+        end get index -1 in ``index``. Returns the tokens, to be fed next."""
+        import torch
+
+        best = logits.log_softmax(-1).max(-1)
+        tokens, scores = best.indices.tolist(), best.values.tolist()
+        ended = torch.isin(best.indices, self.stops).tolist()
+        for row, i in enumerate(index):
+            if i < 0:
+                continue
+            answer = self.decoded[i]
+            answer.log_probs.append(scores[row])
+            if ended[row]:
+                answer.finished = True
+            else:
+                answer.tokens.append(tokens[row])
+            if answer.finished or len(answer.log_probs) >= self.max_new_tokens:
+                index[row] = -1
+                if self.on_done is not None:
+                    self.on_done(i, answer)
+        return best.indices
+
+
+class _Batch:
+    """The rows being decoded: the prompt each answers (-1 once it ended), the cache, the attention
+    mask, each row's next position and the token it is fed next."""
+
+    def __init__(self, index: list[int], cache: Any, mask: Any, positions: Any, tokens: Any) -> None:
+        self.index, self.cache, self.mask, self.positions, self.tokens = index, cache, mask, positions, tokens
+
+    @property
+    def size(self) -> int:
+        """Rows in the batch, ended ones included."""
+        return len(self.index)
+
+    @property
+    def live(self) -> int:
+        """Rows still answering."""
+        return sum(1 for i in self.index if i >= 0)
+
+    @property
+    def dead(self) -> int:
+        """Rows that ended but still take a place (until the next rebuild)."""
+        return self.size - self.live
+
+    @classmethod
+    def rebuild(cls, model: Any, old: _Batch | None, joining: list[tuple[int, Sequence[int]]], pad_id: int,
+                answers: _Answers) -> _Batch | None:
+        """``old``'s live rows joined by the prefilled ``joining`` prompts (their first tokens taken),
+        every row right-aligned on one column axis, the columns no row uses dropped."""
+        import torch
+
+        parts = []
+        if old is not None and old.live:
+            keep = torch.tensor([row for row, i in enumerate(old.index) if i >= 0])
+            parts.append(([old.index[r] for r in keep.tolist()],
+                          [(layer.keys[keep], layer.values[keep]) for layer in old.cache.layers],
+                          old.mask[keep], old.positions[keep], old.tokens[keep]))
+        if joining:
+            parts.append(_prefill(model, joining, pad_id, answers))
+        if not parts:
+            return None
+        width = max(_used_width(part[2]) for part in parts)
+        cache = DynamicCache()
+        cache.layers = [
+            BufferLayer(torch.cat([_right_align(k, width) for k, _ in layer]),
+                        torch.cat([_right_align(v, width) for _, v in layer]))
+            for layer in zip(*(part[1] for part in parts))
+        ]
+        mask = torch.cat([_right_align(part[2], width, dim=-1) for part in parts])
+        return cls([i for part in parts for i in part[0]], cache, mask, torch.cat([p[3] for p in parts]),
+                   torch.cat([p[4] for p in parts]))
+
+    def step(self, model: Any, answers: _Answers) -> None:
+        """Feed every row its next token, then take each live row's following one."""
+        import torch
+
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.size, 1)], dim=-1)
+        out = model(input_ids=self.tokens[:, None], attention_mask=self.mask, position_ids=self.positions[:, None],
+                    cache=self.cache, use_cache=True)
+        self.positions = self.positions + 1
+        self.tokens = answers.take(self.index, out.logits[:, -1, :].float())
+
+
+def _prefill(model: Any, joining: list[tuple[int, Sequence[int]]], pad_id: int, answers: _Answers) -> tuple:
+    """Run the joining prompts, left-padded, through the model and take their first tokens: their
+    index, per-layer keys and values, mask, next positions and next tokens."""
+    import torch
+
+    index = [i for i, _ in joining]
+    width = max(len(prompt) for _, prompt in joining)
+    ids = torch.full((len(joining), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(joining), width), dtype=torch.long)
+    for row, (_, prompt) in enumerate(joining):
+        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
+        mask[row, width - len(prompt):] = 1
+    device = next(model.parameters()).device
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    cache = DynamicCache()
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+                logits_to_keep=1)
+    tokens = answers.take(index, out.logits[:, -1, :].float())
+    return index, [(layer.keys, layer.values) for layer in cache.layers], mask, mask.sum(-1), tokens
+
+
+def _used_width(mask: Any) -> int:
+    """How many columns, counted from the right, some row of ``mask`` uses."""
+    used = (mask > 0).any(0).nonzero()
+    return int(mask.shape[-1] - used[0]) if len(used) else 0
+
+
+def _right_align(tensor: Any, width: int, dim: int = -2) -> Any:
+    """The last ``width`` columns of ``tensor`` along ``dim``, left-padded with zeros to ``width``."""
+    import torch
+
+    have = tensor.shape[dim]
+    if have >= width:
+        return tensor.narrow(dim, have - width, width)
+    shape = list(tensor.shape)
+    shape[dim] = width - have
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
