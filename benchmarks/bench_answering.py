@@ -5,11 +5,11 @@ in it) at 54 per batch, with ``generate`` and with continuous batching (a row th
 room for the next question; the example's setting) — wall time, greedy answers equal to the
 baseline's, and ROUGE-L against the references per model.
 
-    python benchmarks/bench_answering.py runs/amazon-titles-local --questions 108
+    python benchmarks/bench_answering.py runs/amazon-titles-local
 
 The questions, references and both models (base and fine-tuned) are a finished example run's
 (``report/answers.csv``, ``train/fine_tuned_model.json``); ``--questions`` are taken evenly from
-its three eval splits. Settings are interleaved per model, so machine noise hits both alike.
+its three eval splits (all of them by default). Settings are interleaved per model, so machine noise hits both alike.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ SETTINGS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished example run directory")
-    parser.add_argument("--questions", type=int, default=108, help="questions per model (the example asks 108)")
+    parser.add_argument("--questions", type=int, default=0,
+                        help="questions per model, taken evenly from the splits (0 = all, as the example: 108)")
     opts = parser.parse_args()
 
     import pandas as pd
@@ -44,7 +45,7 @@ def main() -> None:
     answers_csv = pd.read_csv(opts.run / "report" / "answers.csv")
     base_rows = answers_csv[answers_csv.model == "base"]
     per_split = max(1, opts.questions // base_rows.split.nunique())
-    asked = base_rows.groupby("split", sort=False).head(per_split)
+    asked = base_rows.groupby("split", sort=False).head(per_split) if opts.questions else base_rows
     questions, references = asked.question.tolist(), asked.reference.tolist()
     tuned = json.loads((opts.run / "train" / "fine_tuned_model.json").read_text())
     models = {"base": {"model": tuned["base_model"], "max_new_tokens": 128},
@@ -61,14 +62,17 @@ def main() -> None:
             answers[name] = chat.answer(questions)
             seconds[name] = time.perf_counter() - start
         baseline = next(iter(SETTINGS))
+        names = list(SETTINGS)
         result[label] = {
             name: {
                 "seconds": round(seconds[name], 1),
                 "speedup": round(seconds[baseline] / seconds[name], 2),
                 "answers_equal_to_baseline": sum(a == b for a, b in zip(answers[name], answers[baseline])),
+                # each setting against the one before it (continuous batching vs generate, same precision)
+                "answers_equal_to_previous": sum(a == b for a, b in zip(answers[name], answers[names[max(0, n - 1)]])),
                 "rouge_l": round(sum(rouge.score(a, r) for a, r in zip(answers[name], references)) / len(references), 4),
             }
-            for name in SETTINGS
+            for n, name in enumerate(names)
         }
         print(json.dumps({label: result[label]}, indent=1), flush=True)
     total = {name: sum(result[m][name]["seconds"] for m in models) for name in SETTINGS}

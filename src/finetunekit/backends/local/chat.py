@@ -19,6 +19,7 @@ from pydantic import Field
 
 from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
+from finetunekit.memory import release_freed_memory
 from finetunekit.chat import ChatModel, Message
 from finetunekit.backends.local.confidence import GreedyLogProbs, answer_length, confidence, start_after
 from finetunekit.backends.local.loading import ModelLoadingOptions
@@ -148,10 +149,13 @@ class LocalChatModel(ChatModel):
         encoded = [encode_conversation(tokenizer, c) for c in conversations]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         bar = tqdm(total=len(order), desc=f"answering ({self.model_label})", unit="q", disable=not self.options.progress)
-        with bar:
-            if self.options.temperature == 0 and self.options.continuous_batching:
-                return self._greedy([encoded[i] for i in order], order, bar)
-            return self._batched(encoded, order, bar)
+        try:
+            with bar:
+                if self.options.temperature == 0 and self.options.continuous_batching:
+                    return self._greedy([encoded[i] for i in order], order, bar)
+                return self._batched(encoded, order, bar)
+        finally:
+            release_freed_memory()  # the keys and values of every answer were freed
 
     def _greedy(self, prompts: list[list[int]], order: list[int], bar: Any) -> list[tuple[str, float | None]]:
         """Greedy answers with their confidence, ``batch_size`` rows decoded at a time, a finished

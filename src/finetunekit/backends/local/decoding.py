@@ -38,31 +38,44 @@ class BufferLayer(DynamicLayer):
     """One layer's cached keys and values (rows × heads × columns × dim), in a buffer with room to
     grow: each step writes its column in place."""
 
-    def __init__(self, keys: Any, values: Any) -> None:
+    def __init__(self, keys: Any, values: Any, length: int) -> None:
         super().__init__()
-        self.reset_to(keys, values)
-
-    def reset_to(self, keys: Any, values: Any) -> None:
-        """Hold exactly ``keys`` and ``values`` (copied into a new buffer with room to grow)."""
-        rows, heads, columns, dim = keys.shape
+        self._keys, self._values, self.length = keys, values, length
         self.device = keys.device
-        self._keys = keys.new_zeros(rows, heads, columns + ROOM, dim)
-        self._values = values.new_zeros(rows, heads, columns + ROOM, values.shape[-1])
-        self._keys[:, :, :columns] = keys
-        self._values[:, :, :columns] = values
-        self.length = columns
         self.is_initialized = True
         self._expose()
+
+    @classmethod
+    def joined(cls, pieces: Sequence[tuple[Any, Any, Any]], width: int) -> BufferLayer:
+        """A layer holding the rows of ``pieces`` (keys, values, and the rows to take or ``None``
+        for all) one under the other, each right-aligned in ``width`` columns (zeros on the left;
+        columns further left are dropped), with :data:`ROOM` more columns to grow."""
+        keys, values, _ = pieces[0]
+        count = sum(k.shape[0] if rows is None else len(rows) for k, _, rows in pieces)
+        new_keys = keys.new_zeros(count, keys.shape[1], width + ROOM, keys.shape[-1])
+        new_values = values.new_zeros(count, values.shape[1], width + ROOM, values.shape[-1])
+        start = 0
+        for keys, values, rows in pieces:
+            used = min(width, keys.shape[-2])
+            keys, values = keys[..., keys.shape[-2] - used :, :], values[..., values.shape[-2] - used :, :]
+            if rows is not None:
+                keys, values = keys[rows], values[rows]  # this layer's rows only: a small copy
+            end = start + keys.shape[0]
+            new_keys[start:end, :, width - used : width] = keys
+            new_values[start:end, :, width - used : width] = values
+            start = end
+        return cls(new_keys, new_values, width)
 
     def _expose(self) -> None:
         self.keys = self._keys[:, :, : self.length]
         self.values = self._values[:, :, : self.length]
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        """Append the new columns in place (growing the buffer when it is full)."""
+        """Append the new columns in place (moving to a bigger buffer when this one is full)."""
         new = key_states.shape[-2]
         if self.length + new > self._keys.shape[-2]:
-            self.reset_to(self.keys, self.values)
+            grown = BufferLayer.joined([(self.keys, self.values, None)], self.length)
+            self._keys, self._values = grown._keys, grown._values
         self._keys[:, :, self.length : self.length + new] = key_states
         self._values[:, :, self.length : self.length + new] = value_states
         self.length += new
@@ -157,26 +170,27 @@ class _Batch:
         every row right-aligned on one column axis, the columns no row uses dropped."""
         import torch
 
-        parts = []
+        parts = []  # (index, cache layers, rows to keep or None, mask, positions, tokens)
         if old is not None and old.live:
             keep = torch.tensor([row for row, i in enumerate(old.index) if i >= 0])
-            parts.append(([old.index[r] for r in keep.tolist()],
-                          [(layer.keys[keep], layer.values[keep]) for layer in old.cache.layers],
-                          old.mask[keep], old.positions[keep], old.tokens[keep]))
+            parts.append(([old.index[r] for r in keep.tolist()], old.cache.layers, keep, old.mask[keep],
+                          old.positions[keep], old.tokens[keep]))
         if joining:
             parts.append(_prefill(model, joining, pad_id, answers))
         if not parts:
             return None
-        width = max(_used_width(part[2]) for part in parts)
+        width = max(_used_width(part[3]) for part in parts)
         cache = DynamicCache()
-        cache.layers = [
-            BufferLayer(torch.cat([_right_align(k, width) for k, _ in layer]),
-                        torch.cat([_right_align(v, width) for _, v in layer]))
-            for layer in zip(*(part[1] for part in parts))
-        ]
-        mask = torch.cat([_right_align(part[2], width, dim=-1) for part in parts])
-        return cls([i for part in parts for i in part[0]], cache, mask, torch.cat([p[3] for p in parts]),
-                   torch.cat([p[4] for p in parts]))
+        cache.layers = []
+        for n in range(len(parts[0][1])):
+            pieces = [(part[1][n].keys, part[1][n].values, part[2]) for part in parts]
+            cache.layers.append(BufferLayer.joined(pieces, width))
+            del pieces
+            for part in parts:
+                part[1][n] = None  # the old layer's memory goes as soon as it is copied
+        mask = torch.cat([_right_align(part[3], width) for part in parts])
+        return cls([i for part in parts for i in part[0]], cache, mask, torch.cat([p[4] for p in parts]),
+                   torch.cat([p[5] for p in parts]))
 
     def step(self, model: Any, answers: _Answers) -> None:
         """Feed every row its next token, then take each live row's following one."""
@@ -191,7 +205,7 @@ class _Batch:
 
 def _prefill(model: Any, joining: list[tuple[int, Sequence[int]]], pad_id: int, answers: _Answers) -> tuple:
     """Run the joining prompts, left-padded, through the model and take their first tokens: their
-    index, per-layer keys and values, mask, next positions and next tokens."""
+    index, cache layers, ``None`` (every row kept), mask, next positions and next tokens."""
     import torch
 
     index = [i for i, _ in joining]
@@ -208,7 +222,7 @@ def _prefill(model: Any, joining: list[tuple[int, Sequence[int]]], pad_id: int, 
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                 logits_to_keep=1)
     tokens = answers.take(index, out.logits[:, -1, :].float())
-    return index, [(layer.keys, layer.values) for layer in cache.layers], mask, mask.sum(-1), tokens
+    return index, cache.layers, None, mask, mask.sum(-1), tokens
 
 
 def _used_width(mask: Any) -> int:
@@ -217,13 +231,11 @@ def _used_width(mask: Any) -> int:
     return int(mask.shape[-1] - used[0]) if len(used) else 0
 
 
-def _right_align(tensor: Any, width: int, dim: int = -2) -> Any:
-    """The last ``width`` columns of ``tensor`` along ``dim``, left-padded with zeros to ``width``."""
+def _right_align(mask: Any, width: int) -> Any:
+    """The last ``width`` columns of ``mask``, left-padded with zeros to ``width``."""
     import torch
 
-    have = tensor.shape[dim]
+    have = mask.shape[-1]
     if have >= width:
-        return tensor.narrow(dim, have - width, width)
-    shape = list(tensor.shape)
-    shape[dim] = width - have
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+        return mask[:, have - width :]
+    return torch.cat([mask.new_zeros(mask.shape[0], width - have), mask], dim=-1)

@@ -197,7 +197,7 @@ class LocalTrainer(Trainer):
         from finetunekit.backends.local.hf_trainer import chunked_loss_trainer_class
         from finetunekit.backends.local.loading import load_causal_lm, load_tokenizer, pick_device, process_device, use_bf16
         from finetunekit.backends.local.sources import resolve_model
-        from finetunekit.backends.local.callbacks import loss_history_callback, write_history
+        from finetunekit.backends.local.callbacks import loss_history_callback, release_memory_callback, write_history
         from finetunekit.backends.local.telemetry import early_stopping_callbacks
         from finetunekit.backends.local.collation import ChatDataset, PaddingCollator, tokenize_examples
 
@@ -229,7 +229,8 @@ class LocalTrainer(Trainer):
             eval_dataset=ChatDataset(eval_items) if validation_rows else None,
             data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None),
             processing_class=tokenizer,
-            callbacks=[loss_history_callback(metrics_path), *early_stopping_callbacks(o.early_stopping_patience)],
+            callbacks=[loss_history_callback(metrics_path), release_memory_callback(),
+                       *early_stopping_callbacks(o.early_stopping_patience)],
         )
         last = distributed.from_main(lambda: last_complete_checkpoint(checkpoints))  # the same on every process
         self._check_resumable(run, last, fingerprints)
