@@ -31,7 +31,7 @@ from finetunekit.atomic import atomic_open, write_json, write_text
 from finetunekit.config import PipelineConfig, load_config, parse_config
 from finetunekit.errors import ConfigError
 from finetunekit.manifest import RunManifest
-from finetunekit.memory import release_freed_memory
+from finetunekit import memory
 from finetunekit.plugins import resolve_plugin_manager
 from finetunekit.redaction import redact
 from finetunekit.run_lock import LOCK_NAME, hold_run_dir
@@ -179,7 +179,7 @@ class Pipeline:
                 record.update(model=tuned.model, backend=tuned.backend)
             del trainer
             gc.collect()  # the trained model and its optimizer go before evaluation loads its models
-            release_freed_memory()
+            memory.release_freed_memory()
             distributed.barrier()  # every process reads the result rank 0 wrote
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
 

@@ -64,12 +64,12 @@ def release_memory_callback() -> Any:
     but without this the process keeps their pages (a third of the example's peak memory)."""
     from transformers import TrainerCallback
 
-    from finetunekit.memory import release_freed_memory
+    from finetunekit import memory
 
     class ReleaseMemoryCallback(TrainerCallback):
         """Trims the C heap at the end of each step."""
 
         def on_step_end(self, args, state, control, **kwargs):  # noqa: D401 - transformers hook
-            release_freed_memory()
+            memory.release_freed_memory()
 
     return ReleaseMemoryCallback()

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from finetunekit.component import option
 from finetunekit.hookspecs import hookimpl
-from finetunekit.memory import release_freed_memory
+from finetunekit import memory
 from finetunekit.chat import ChatModel, Message
 from finetunekit.backends.local.confidence import GreedyLogProbs, answer_length, confidence, start_after
 from finetunekit.backends.local.loading import ModelLoadingOptions
@@ -155,7 +155,7 @@ class LocalChatModel(ChatModel):
                     return self._greedy([encoded[i] for i in order], order, bar)
                 return self._batched(encoded, order, bar)
         finally:
-            release_freed_memory()  # the keys and values of every answer were freed
+            memory.release_freed_memory()  # the keys and values of every answer were freed
 
     def _greedy(self, prompts: list[list[int]], order: list[int], bar: Any) -> list[tuple[str, float | None]]:
         """Greedy answers with their confidence, ``batch_size`` rows decoded at a time, a finished

@@ -124,7 +124,7 @@ class _Answers:
 
         best = logits.log_softmax(-1).max(-1)
         tokens, scores = best.indices.tolist(), best.values.tolist()
-        ended = torch.isin(best.indices, self.stops).tolist()
+        ended = torch.isin(best.indices, self.stops.to(best.indices.device)).tolist()
         for row, i in enumerate(index):
             if i < 0:
                 continue
@@ -172,7 +172,7 @@ class _Batch:
 
         parts = []  # (index, cache layers, rows to keep or None, mask, positions, tokens)
         if old is not None and old.live:
-            keep = torch.tensor([row for row, i in enumerate(old.index) if i >= 0])
+            keep = torch.tensor([row for row, i in enumerate(old.index) if i >= 0], device=old.mask.device)
             parts.append(([old.index[r] for r in keep.tolist()], old.cache.layers, keep, old.mask[keep],
                           old.positions[keep], old.tokens[keep]))
         if joining:
