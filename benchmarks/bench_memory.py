@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from child_run import run_child, run_variants  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 VARIANTS = {
@@ -63,14 +62,8 @@ def run_variant(name: str, opts: argparse.Namespace, out: Path) -> dict:
         arg for key in ("model", "rows", "epochs", "batch_size", "questions", "max_new_tokens", "seed")
         for arg in (f"--{key.replace('_', '-')}", str(getattr(opts, key)))
     ] + (["--data", opts.data] if opts.data else [])
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise SystemExit(f"variant {name} failed (status {status})")
-    result = json.loads(output.strip().splitlines()[-1])
-    return {"wall_s": round(time.perf_counter() - started, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024),
+    result, peak_mib, seconds = run_child(command, name)
+    return {"wall_s": round(seconds, 1), "peak_rss_mib": peak_mib,
             "train_s": round(result["train_s"], 1), "answer_s": round(result["answer_s"], 1), "answers": result["answers"]}
 
 
@@ -90,11 +83,7 @@ def main() -> None:
     if opts.child:
         child(opts)
         return
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in VARIANTS:
-            results[name] = run_variant(name, opts, Path(tmp) / name)
-            print(name, {k: v for k, v in results[name].items() if k != "answers"}, flush=True)
+    results = run_variants(VARIANTS, run_variant, opts)
     same = {label: results["before"]["answers"][label] == results["after"]["answers"][label] for label in ("base", "fine-tuned")}
     print(json.dumps({
         "rows": opts.rows, "epochs": opts.epochs, "batch_size": opts.batch_size, "questions": opts.questions,

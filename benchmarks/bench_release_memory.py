@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from child_run import run_child, run_variants  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("kept by malloc (before)", "released (now)")
 
@@ -60,13 +60,8 @@ def run_variant(name: str, opts: argparse.Namespace, out: Path) -> dict:
     """One variant in a child process: its seconds, peak RSS and answers."""
     command = [sys.executable, __file__, str(opts.run), "--child", name, "--out", str(out),
                "--epochs", str(opts.epochs), "--questions", str(opts.questions)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise SystemExit(f"variant {name!r} failed (status {status})")
-    result = json.loads(output.strip().splitlines()[-1])
-    return {"peak_rss_mib": round(usage.ru_maxrss / 1024), "train_s": round(result["train_s"], 1),
+    result, peak_mib, _ = run_child(command, name)
+    return {"peak_rss_mib": peak_mib, "train_s": round(result["train_s"], 1),
             "answer_s": round(result["answer_s"], 1), "answers": result["answers"]}
 
 
@@ -81,11 +76,7 @@ def main() -> None:
     if opts.child:
         child(opts)
         return
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for n, name in enumerate(VARIANTS):
-            results[name] = run_variant(name, opts, Path(tmp) / str(n))
-            print(name, {k: v for k, v in results[name].items() if k != "answers"}, flush=True)
+    results = run_variants(VARIANTS, run_variant, opts)
     before, now = (results[name] for name in VARIANTS)
     print(json.dumps({
         "epochs": opts.epochs, "questions": len(now["answers"]),

@@ -23,7 +23,9 @@ epoch). The example's settings, 48 products x 4 questions, 4 epochs:
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import os
 import sys
 import tempfile
@@ -59,12 +61,22 @@ def baseline_seconds(resolved: str, items, opts, out: Path) -> tuple[float, floa
         output_dir=str(out), per_device_train_batch_size=opts.batch_size, num_train_epochs=opts.epochs,
         learning_rate=opts.learning_rate, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
         remove_unused_columns=False, seed=opts.seed, bf16=opts.bf16,
+        **({"warmup_steps": 0.05, "train_sampling_strategy": "group_by_length"} if opts.same_order else {}),
     )
     trainer = Trainer(model=model, args=args, train_dataset=ChatDataset(items),
                       data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to=max(len(i.input_ids) for i in items)))
     started = time.perf_counter()
-    result = trainer.train()
-    return time.perf_counter() - started, result.training_loss
+    trainer.train()
+    return time.perf_counter() - started, epoch_losses(trainer.state.log_history)
+
+
+def epoch_losses(history) -> list[float]:
+    """The mean logged training loss of each epoch (the loss curve, coarsely)."""
+    per_epoch: dict[int, list[float]] = {}
+    for entry in history:
+        if "loss" in entry and "epoch" in entry:
+            per_epoch.setdefault(max(0, math.ceil(float(entry["epoch"])) - 1), []).append(float(entry["loss"]))
+    return [round(sum(v) / len(v), 4) for _, v in sorted(per_epoch.items())]
 
 
 #: The local trainer's options per variant (the rest as the baseline's).
@@ -89,7 +101,9 @@ def ours_seconds(examples, opts, out: Path, variant: str) -> tuple[float, float]
         **tuning, **VARIANTS[variant],
     )
     details = trainer.train(examples, run_dir=out).details
-    return details["train_seconds"], details["train_loss"]
+    with open(out / "metrics.csv", newline="") as handle:
+        history = [row for row in csv.DictReader(handle) if row["loss"]]
+    return details["train_seconds"], epoch_losses(history)
 
 
 def main() -> None:
@@ -106,6 +120,9 @@ def main() -> None:
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--trained-layers", type=int, default=0, help="train every weight of the top N layers, not LoRA")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--same-order", action="store_true",
+                        help="the baseline takes the local trainer's warmup (5%%) and length-grouped batch order, "
+                        "so both see the same batches and their loss curves compare (it still pads to max_length)")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -126,7 +143,7 @@ def main() -> None:
     print(f"{len(items)} examples, {report.tokens} tokens (mean {report.tokens / len(items):.0f}, "
           f"{report.truncated} truncated at {report.max_length}); torch threads {torch.get_num_threads()}", flush=True)
     runs: dict[str, list[float]] = {"baseline_padded": [], **{v: [] for v in opts.variants}}
-    losses: dict[str, float] = {}
+    losses: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(opts.repeats):  # interleaved, so machine noise hits all alike
             seconds, losses["baseline_padded"] = baseline_seconds(resolved, items, opts, Path(tmp) / f"base{repeat}")
@@ -141,7 +158,7 @@ def main() -> None:
         "batch_size": opts.batch_size, "max_length": report.max_length, "bf16": opts.bf16,
         "tuning": f"top {opts.trained_layers} layers" if opts.trained_layers else f"LoRA r={opts.lora_r}",
         "seconds": {k: [round(s, 1) for s in v] for k, v in runs.items()},
-        "train_loss": {k: round(v, 4) for k, v in losses.items()},
+        "loss_per_epoch": losses,
         "tokens_per_second": {k: round(tokens / s, 1) for k, s in best.items()},
         "speedup_vs_baseline": {k: round(best["baseline_padded"] / s, 2) for k, s in best.items() if k != "baseline_padded"},
     }
