@@ -79,7 +79,7 @@ class LocalChatModel(ChatModel):
     def __init__(self, options: Any = None, *, plugins: Any = None) -> None:
         super().__init__(options, plugins=plugins)
         self._loaded: Any = None
-        #: How many times this model called ``model.generate`` (one call per batch).
+        #: Generation passes run: one ``model.generate`` call per batch, or one continuous decoding per answer() call.
         self.generate_calls = 0
         self._shared: Any = None  # the SharedModel answered from, with share_model
         self._adapter_name: str | None = None
