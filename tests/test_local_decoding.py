@@ -113,3 +113,39 @@ def test_the_chat_model_answers_and_scores_alike_with_and_without_continuous_bat
     batched = get_chat_model("local", plugins=pm, continuous_batching=False, **options).answer_scored(CHAT_QUESTIONS)
     assert [a.text for a in continuous] == [a.text for a in batched]
     assert [a.confidence for a in continuous] == pytest.approx([a.confidence for a in batched], abs=1e-4)
+
+
+def test_no_slots_or_no_tokens_is_an_error(tiny):
+    with pytest.raises(ValueError, match="slots"):
+        decode(tiny, tiny[2], 0)
+
+
+def test_a_model_whose_generation_config_changes_scores_answers_through_generate(pm, tiny, tmp_path):
+    import shutil
+
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    from finetunekit.backends.local.decoding import supports_continuous_decoding
+
+    def with_generation_config(name, **fields):
+        folder = tmp_path / name
+        shutil.copytree(tiny[5], folder)
+        config = GenerationConfig.from_pretrained(folder)
+        for key, value in fields.items():
+            setattr(config, key, value)
+        config.save_pretrained(folder)
+        return str(folder)
+
+    penalised = with_generation_config("penalised", repetition_penalty=1.3)
+    # the tokens the plain model starts its answers with may not be generated
+    suppressed = with_generation_config("suppressed", suppress_tokens=sorted({a[0] for a in tiny[4]}))
+    assert supports_continuous_decoding(tiny[0])
+    assert not supports_continuous_decoding(AutoModelForCausalLM.from_pretrained(penalised))
+    assert not supports_continuous_decoding(AutoModelForCausalLM.from_pretrained(suppressed))
+    options = dict(device="cpu", max_new_tokens=24, batch_size=3, progress=False)
+    plain = get_chat_model("local", plugins=pm, model=tiny[5], **options).answer(CHAT_QUESTIONS)
+    answers = get_chat_model("local", plugins=pm, model=suppressed, **options).answer(CHAT_QUESTIONS)
+    through_generate = get_chat_model("local", plugins=pm, model=suppressed, continuous_batching=False,
+                                      **options).answer(CHAT_QUESTIONS)
+    assert answers == through_generate  # the suppression is applied, as generate applies it
+    assert answers != plain

@@ -4,7 +4,8 @@ PyTorch on a CPU allocates tensors with the C library's ``malloc``; glibc keeps 
 freed tensors in its heaps for reuse, and a training step's tensors of ever-changing sizes leave
 those heaps fragmented, so the process's resident memory grows well past what is alive (on the
 example, 3.2 GB peak where 2.3 GB was in use after a training epoch). :func:`release_freed_memory`
-asks glibc to return its free pages (``malloc_trim``); elsewhere it does nothing.
+asks glibc to return its free pages (``malloc_trim``); elsewhere it does nothing. (Memory on a
+GPU is PyTorch's own allocator's business, untouched by this.)
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ def _malloc_trim() -> Any:
     """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl, Windows)."""
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
+        trim = ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):
         return None
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
 
 
 def release_freed_memory() -> bool:

@@ -64,9 +64,10 @@ class LocalChatModel(ChatModel):
             "is applied unmerged). Off = each chat model loads its own copy.",
         )
         continuous_batching: bool = option(
-            True, affects_result=False, description="Greedy answers: a row that ends its turn leaves the batch and the "
-            "next prompt takes its place. Off = transformers' generate batch by batch (each batch runs until its "
-            "longest answer ends).",
+            True, affects_result=False, description="Greedy answers: a row that ends its turn stops being decoded and "
+            "waiting prompts join the running batch as places free up (the same answers up to rounding; models with a "
+            "repetition penalty or other score changes in their generation config, or not full attention, use "
+            "generate). Off = transformers' generate batch by batch (each batch runs until its longest answer ends).",
         )
         confidence_tokens: int = Field(
             40, ge=1, description="Answer tokens whose mean log-probability is the answer's confidence (greedy only)."
@@ -151,11 +152,22 @@ class LocalChatModel(ChatModel):
         bar = tqdm(total=len(order), desc=f"answering ({self.model_label})", unit="q", disable=not self.options.progress)
         try:
             with bar:
-                if self.options.temperature == 0 and self.options.continuous_batching:
+                if self._continuous():
                     return self._greedy([encoded[i] for i in order], order, bar)
                 return self._batched(encoded, order, bar)
         finally:
-            memory.release_freed_memory()  # the keys and values of every answer were freed
+            memory.release_freed_memory()  # on a CPU, the pages of every answer's keys and values
+
+    def _continuous(self) -> bool:
+        """Whether greedy answers are decoded with continuous batching (the option, and a model
+        whose answers it reproduces: no repetition penalty or other score changes, full attention)."""
+        from finetunekit.backends.local.decoding import supports_continuous_decoding
+
+        o = self.options
+        if o.temperature > 0 or not o.continuous_batching:
+            return False
+        with self._model() as model:
+            return supports_continuous_decoding(model)
 
     def _greedy(self, prompts: list[list[int]], order: list[int], bar: Any) -> list[tuple[str, float | None]]:
         """Greedy answers with their confidence, ``batch_size`` rows decoded at a time, a finished
@@ -197,7 +209,7 @@ class LocalChatModel(ChatModel):
                     generated = out[row, ids.shape[1] :].tolist()
                     n = answer_length(generated, config.eos_token_id)
                     scored = None if recorder is None else self._scored(generated[:n], recorder.row(row, n))
-                    answers[i] = (self.decode(generated), scored)
+                    answers[i] = (self.decode(generated[:n]), scored)
                 bar.update(len(batch))
         return answers
 

@@ -3,14 +3,18 @@
 ``transformers``' ``generate`` runs a batch until its longest answer ends, so a batch whose
 answers range from 20 to 260 tokens spends most of its steps on rows that are already done.
 :func:`decode_greedy` decodes a stream of prompts through at most ``slots`` rows at a time: a row
-that ends its turn (or reaches ``max_new_tokens``) leaves the batch, and the next prompts are
-prefilled and joined in its place (continuous batching).
+that ends its turn (or reaches ``max_new_tokens``) stops being decoded at once, and once a
+quarter of the places are free (or the last prompts can all join) the next prompts are prefilled
+and joined to the running batch (continuous batching). Ended rows are dropped from the batch at
+that point, or as soon as they are more than an eighth of it.
 
-Every row keeps its padding on the left and the position ids a left-padded ``generate`` batch
-gives it, so a row's tokens are the ones ``generate`` picks for it up to rounding (matrix
-products over a different number of rows may round differently in low precision). Keys and
-values live in per-layer buffers written in place, with room to grow, instead of being
-concatenated into a new tensor at every token.
+Every row keeps its padding on the left and its real tokens the position ids a left-padded
+``generate`` batch gives them, so a row's tokens are the ones ``generate`` picks for it up to
+rounding (matrix products over a different number of rows may round differently in low
+precision). Keys and values live in per-layer buffers written in place, with room to grow,
+instead of being concatenated into a new tensor at every token. Plain greedy decoding only: no
+logits processors (see :func:`supports_continuous_decoding`), and models whose layers all use
+full attention with an ordinary key/value cache.
 """
 
 from __future__ import annotations
@@ -22,6 +26,28 @@ from typing import Any, Callable, Sequence
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 ROOM = 64  # cache columns allocated ahead, so a step writes in place
+
+#: Generation-config fields that change greedy scores (``generate`` applies them; this decoder does not).
+SCORE_CHANGING = {
+    "repetition_penalty": (None, 1.0), "no_repeat_ngram_size": (None, 0), "encoder_no_repeat_ngram_size": (None, 0),
+    "bad_words_ids": (None,), "suppress_tokens": (None,), "begin_suppress_tokens": (None,), "sequence_bias": (None,),
+    "min_new_tokens": (None, 0), "min_length": (None, 0), "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,), "exponential_decay_length_penalty": (None,),
+}
+
+
+def supports_continuous_decoding(model: Any) -> bool:
+    """Whether :func:`decode_greedy` gives ``model`` the answers ``generate`` would: its generation
+    config changes no scores (no repetition penalty, suppressed or forced tokens, minimum length)
+    and every decoder layer is full attention with an ordinary key/value cache."""
+    generation = getattr(model, "generation_config", None)
+    for name, neutral in SCORE_CHANGING.items():
+        value = getattr(generation, name, None)
+        if value not in neutral and value != []:
+            return False
+    config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    layer_types = getattr(config, "layer_types", None) or ["full_attention"]
+    return set(layer_types) == {"full_attention"} and not getattr(config, "num_kv_shared_layers", 0)
 
 
 @dataclass
@@ -90,8 +116,19 @@ def decode_greedy(
     """Greedy answers to ``prompts`` (token ids), at most ``slots`` decoded together, in order.
 
     Prompts join in the order given (sort them by length for less padding). ``on_done(index,
-    decoded)`` is called as each answer completes.
+    decoded)`` is called as each answer completes. Runs without autograd (the cache is written in
+    place).
     """
+    import torch
+
+    if slots < 1 or max_new_tokens < 1:
+        raise ValueError(f"decode_greedy needs slots >= 1 and max_new_tokens >= 1 (got {slots}, {max_new_tokens})")
+    with torch.inference_mode():
+        return _decode(model, prompts, pad_id, stop_ids, max_new_tokens, slots, on_done)
+
+
+def _decode(model: Any, prompts: Sequence[Sequence[int]], pad_id: int, stop_ids: Sequence[int], max_new_tokens: int,
+            slots: int, on_done: Any) -> list[Decoded]:
     import torch
 
     answers = _Answers(len(prompts), torch.tensor(sorted(set(stop_ids)), dtype=torch.long), max_new_tokens, on_done)
@@ -105,8 +142,8 @@ def decode_greedy(
             batch = _Batch.rebuild(model, batch, [(i, prompts[i]) for i in joining], pad_id, answers)
         else:
             batch.step(model, answers)
-        if batch is not None and batch.live == 0 and not waiting:
-            batch = None
+        if batch is not None and batch.live == 0:
+            batch = None  # every row ended: its cache goes before the next prompts are prefilled
     return answers.decoded
 
 

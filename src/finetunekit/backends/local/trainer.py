@@ -229,7 +229,7 @@ class LocalTrainer(Trainer):
             eval_dataset=ChatDataset(eval_items) if validation_rows else None,
             data_collator=PaddingCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None),
             processing_class=tokenizer,
-            callbacks=[loss_history_callback(metrics_path), release_memory_callback(),
+            callbacks=[loss_history_callback(metrics_path), *([release_memory_callback()] if device == "cpu" else []),
                        *early_stopping_callbacks(o.early_stopping_patience)],
         )
         last = distributed.from_main(lambda: last_complete_checkpoint(checkpoints))  # the same on every process
