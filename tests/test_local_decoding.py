@@ -115,7 +115,7 @@ def test_the_chat_model_answers_and_scores_alike_with_and_without_continuous_bat
     assert [a.confidence for a in continuous] == pytest.approx([a.confidence for a in batched], abs=1e-4)
 
 
-def test_no_slots_or_no_tokens_is_an_error(tiny):
+def test_no_slots_is_an_error(tiny):
     with pytest.raises(ValueError, match="slots"):
         decode(tiny, tiny[2], 0)
 

@@ -172,14 +172,12 @@ class LocalChatModel(ChatModel):
     def _greedy(self, prompts: list[list[int]], order: list[int], bar: Any) -> list[tuple[str, float | None]]:
         """Greedy answers with their confidence, ``batch_size`` rows decoded at a time, a finished
         row's place taken by the next prompt (:func:`~finetunekit.backends.local.decoding.decode_greedy`)."""
-        import torch
-
         from finetunekit.backends.local.decoding import decode_greedy
         from finetunekit.backends.local.loading import end_of_turn_ids
 
         tokenizer, o = self.loaded.tokenizer, self.options
         self.generate_calls += 1
-        with torch.inference_mode(), self._model() as model:
+        with self._model() as model:  # decode_greedy runs under inference_mode itself
             decoded = decode_greedy(
                 model, prompts, pad_id=tokenizer.pad_token_id, stop_ids=end_of_turn_ids(tokenizer),
                 max_new_tokens=o.max_new_tokens, slots=o.batch_size, on_done=lambda *_: bar.update(),
@@ -194,6 +192,8 @@ class LocalChatModel(ChatModel):
         ends): sampled ones seeded, without confidence; greedy ones with it."""
         import torch
 
+        from finetunekit.backends.local.decoding import left_pad
+
         tokenizer, o = self.loaded.tokenizer, self.options
         config = self._generation_config(tokenizer)
         answers: list[tuple[str, float | None]] = [("", None)] * len(encoded)
@@ -202,7 +202,7 @@ class LocalChatModel(ChatModel):
                 torch.manual_seed(o.seed)
             for start in range(0, len(order), o.batch_size):
                 batch = order[start : start + o.batch_size]
-                ids, mask = _left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, self.loaded.device)
+                ids, mask = left_pad([encoded[i] for i in batch], tokenizer.pad_token_id, self.loaded.device)
                 recorder = GreedyLogProbs() if o.temperature == 0 else None
                 out = self._model_generate(ids, mask, config, logits_processor=[recorder] if recorder else None)
                 for row, i in enumerate(batch):
@@ -241,9 +241,11 @@ class LocalChatModel(ChatModel):
         """
         import torch
 
+        from finetunekit.backends.local.decoding import left_pad
+
         tokenizer = self.loaded.tokenizer
         config = self._generation_config(tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
-        ids, mask = _left_pad(prompts, tokenizer.pad_token_id, self.loaded.device)
+        ids, mask = left_pad(prompts, tokenizer.pad_token_id, self.loaded.device)
         criteria = [_StepObserver(on_step)] if on_step is not None else None
         with torch.random.fork_rng() if seed is not None else contextlib.nullcontext():
             if seed is not None:
@@ -312,19 +314,6 @@ class _StepObserver:
 
         self.callback(input_ids[:, -1].tolist())
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
-
-def _left_pad(rows: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:
-    """Left-padded ``input_ids`` and ``attention_mask`` tensors for a batch of id lists."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for n, row in enumerate(rows):
-        ids[n, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-        mask[n, width - len(row) :] = 1
-    return ids.to(device), mask.to(device)
 
 
 @hookimpl

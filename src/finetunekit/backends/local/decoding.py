@@ -243,23 +243,27 @@ class _Batch:
 def _prefill(model: Any, joining: list[tuple[int, Sequence[int]]], pad_id: int, answers: _Answers) -> tuple:
     """Run the joining prompts, left-padded, through the model and take their first tokens: their
     index, cache layers, ``None`` (every row kept), mask, next positions and next tokens."""
-    import torch
-
     index = [i for i, _ in joining]
-    width = max(len(prompt) for _, prompt in joining)
-    ids = torch.full((len(joining), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(joining), width), dtype=torch.long)
-    for row, (_, prompt) in enumerate(joining):
-        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-        mask[row, width - len(prompt):] = 1
-    device = next(model.parameters()).device
-    ids, mask = ids.to(device), mask.to(device)
+    ids, mask = left_pad([prompt for _, prompt in joining], pad_id, next(model.parameters()).device)
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
     cache = DynamicCache()
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                 logits_to_keep=1)
     tokens = answers.take(index, out.logits[:, -1, :].float())
     return index, cache.layers, None, mask, mask.sum(-1), tokens
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    """Left-padded ``input_ids`` and ``attention_mask`` tensors for a batch of id lists, on ``device``."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for n, row in enumerate(rows):
+        ids[n, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
+        mask[n, width - len(row) :] = 1
+    return ids.to(device), mask.to(device)
 
 
 def _used_width(mask: Any) -> int:
