@@ -94,16 +94,53 @@ def test_the_frozen_layer_cache_gives_the_uncached_loss_and_gradients(three_laye
     torch.testing.assert_close(loss_and_grads(model, batch)[0], expected_loss)
 
 
+def train_top_layer(pm, model, run_dir, **options):
+    """Train the top layer of ``model`` for 4 epochs, one example per micro-batch: its weights and the
+    frozen-layer cache's counts."""
+    trainer = get_trainer("local", plugins=pm, **fast_training_options(
+        model, full_finetune=True, trained_layers=1, epochs=4, learning_rate=1e-2, micro_batch_tokens=24, **options))
+    tuned = trainer.train(EXAMPLES, run_dir=run_dir)
+    return weights(tuned.chat_options["model"]), tuned.details["frozen_layer_cache"]
+
+
+def assert_same_weights(got, expected):
+    for name, value in got.items():
+        torch.testing.assert_close(value, expected[name], rtol=1e-4, atol=1e-5)
+
+
 def test_training_with_and_without_the_frozen_layer_cache_ends_at_the_same_weights(pm, three_layer_model, tmp_path):
     trained = {}
     for cached in (True, False):
-        trainer = get_trainer("local", plugins=pm, **fast_training_options(
-            three_layer_model, full_finetune=True, trained_layers=1, epochs=4, learning_rate=1e-2,
-            frozen_layer_cache=cached, micro_batch_tokens=24))
-        tuned = trainer.train(EXAMPLES, run_dir=tmp_path / str(cached))
-        trained[cached] = weights(tuned.chat_options["model"])
-        cache = tuned.details["frozen_layer_cache"]
+        trained[cached], cache = train_top_layer(pm, three_layer_model, tmp_path / str(cached), frozen_layer_cache=cached)
         # 4 examples, one per micro-batch: the first epoch runs the frozen layers, the next three do not
         assert cache == ({"hits": 12, "misses": 4} if cached else None)
-    for name, value in trained[True].items():
-        torch.testing.assert_close(value, trained[False][name], rtol=1e-4, atol=1e-5)
+    assert_same_weights(trained[True], trained[False])
+
+
+def test_checkpointing_the_top_layers_recomputes_them_only_and_keeps_loss_and_gradients(three_layer_model):
+    from finetunekit.backends.local.freezing import checkpoint_top_layers, decoder_layers, freeze_below_top_layers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(three_layer_model)
+    freeze_below_top_layers(model, 2)
+    model.train()
+    batch = rows_of(three_layer_model, ["Item 1 is a red thing.", "Item two, a much longer blue thing than the first."])
+    expected_loss, expected_grads = loss_and_grads(model, batch)
+    checkpoint_top_layers(model, 2)
+    calls = [0, 0, 0]
+    for index, layer in enumerate(decoder_layers(model)):  # the MLP inside each layer: the recomputation calls it again
+        layer.mlp.register_forward_pre_hook(lambda module, args, index=index: calls.__setitem__(index, calls[index] + 1))
+    loss, grads = loss_and_grads(model, batch)
+    assert calls == [1, 2, 2]  # the trained layers ran again in the backward pass, the frozen one did not
+    torch.testing.assert_close(loss, expected_loss)
+    assert grads.keys() == expected_grads.keys()
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, expected_grads[name])
+
+
+def test_training_with_checkpointed_top_layers_keeps_the_cache_and_ends_at_the_same_weights(pm, three_layer_model, tmp_path):
+    trained = {}
+    for checkpointing in (True, False):
+        trained[checkpointing], cache = train_top_layer(
+            pm, three_layer_model, tmp_path / str(checkpointing), gradient_checkpointing=checkpointing)
+        assert cache == {"hits": 12, "misses": 4}
+    assert_same_weights(trained[True], trained[False])

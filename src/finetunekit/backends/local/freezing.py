@@ -44,3 +44,20 @@ def freeze_below_top_layers(model: Any, top: int) -> int:
     if output is not None and output.weight is not frozen_embeddings:
         output.requires_grad_(True)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def checkpoint_top_layers(model: Any, top: int) -> None:
+    """Recompute the top ``top`` decoder layers' activations in the backward pass instead of keeping
+    them (non-reentrant activation checkpointing, so the frozen layers below need no gradients and
+    their output may come from the frozen-layer cache). The layers below, which keep no activations
+    for a backward pass, are left as they are."""
+    from functools import partial
+
+    from torch.utils.checkpoint import checkpoint
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    for layer in decoder_layers(model)[-top:]:
+        if not isinstance(layer, GradientCheckpointingLayer):
+            raise ConfigError(f"{type(layer).__name__} does not support gradient checkpointing; unset gradient_checkpointing")
+        layer.gradient_checkpointing = True
+        layer._gradient_checkpointing_func = partial(checkpoint, use_reentrant=False)

@@ -8,7 +8,8 @@ padding) and the other frozen layers to pass their input through; a batch whose 
 cached runs the frozen layers as usual and fills the cache. From the second epoch on, the forward
 pass starts at the first trained layer. The cache holds at most ``max_bytes``; beyond that, rows
 are computed every time. Not used with packing (a packed row's attention depends on its position
-ids) or with gradient checkpointing (which needs gradients through the frozen layers' input).
+ids). Gradient checkpointing then recomputes the trained layers only (non-reentrant checkpoints need
+no gradients through the frozen layers' output).
 """
 
 from __future__ import annotations
