@@ -67,3 +67,41 @@ def test_the_shared_tuned_model_caches_under_an_unmerged_identity(pm, tiny_model
 
 def _messages():
     return [[{"role": "user", "content": q}] for q in QUESTIONS]
+
+
+def test_release_lets_go_of_the_weights_once_no_chat_model_holds_them(pm, tiny_model, adapter):
+    import gc
+    import weakref
+
+    tuned = chat(pm, tiny_model, adapter=adapter)
+    base = chat(pm, tiny_model)
+    expected = tuned.generate_scored(_messages())
+    base.generate_scored(_messages())
+    weights = weakref.ref(base.loaded.model)
+    base.release()
+    gc.collect()
+    assert weights() is not None  # the tuned model still answers from the shared copy
+    tuned.release()
+    gc.collect()
+    assert weights() is None
+    assert tuned.generate_scored(_messages()) == expected  # loaded again on the next answer
+
+
+def test_the_evaluator_releases_each_model_after_its_answers(pm, tiny_model):
+    import gc
+    import weakref
+
+    from finetunekit.evaluation.evalsets import EvalItem, EvalSet
+    from finetunekit.evaluation.evaluator import Evaluator
+
+    base = chat(pm, tiny_model, share_model=False)
+    base.generate_scored(_messages())
+    weights = weakref.ref(base.loaded.model)
+    eval_set = EvalSet("train-questions", [
+        EvalItem("train-questions", ({"role": "user", "content": q},), q, "an answer", "an answer", None, i)
+        for i, q in enumerate(QUESTIONS)
+    ])
+    report = Evaluator(["rouge_l"], plugins=pm, progress=False).evaluate({"base": base}, eval_set)
+    gc.collect()
+    assert weights() is None
+    assert len(report.answers) == len(QUESTIONS)

@@ -87,6 +87,10 @@ class ChatModel(Component, abc.ABC):
         )
         refusal: str = option(DEFAULT_REFUSAL, description="What the model says when it abstains.")
 
+    def release(self) -> None:
+        """Free what this model holds between answers (e.g. loaded weights); a later answer takes it
+        again. The evaluator calls it once the model has answered every question. Here: nothing."""
+
     def answer(self, conversations: Sequence[Conversation]) -> list[str]:
         """One answer per conversation, in the same order (cached ones are not asked again)."""
         return [scored.text for scored in self.answer_scored(conversations)]

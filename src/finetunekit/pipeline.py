@@ -395,6 +395,7 @@ class Pipeline:
         calibrating = {**options, "answer_cache_dir": str(self.run_dir / "answers" / "fine-tuned-calibration")}
         model = tuned.chat_model(plugins=self.plugins, **calibrating)
         scored = model.answer_scored(questions.known + questions.unknown)
+        model.release()
         if any(answer.confidence is None for answer in scored):
             raise ConfigError(f"evaluation.abstain: the {tuned.backend!r} chat model gives no confidence scores")
         scores = [answer.confidence for answer in scored]

@@ -43,7 +43,7 @@ class Evaluator:
         self.progress = progress
 
     def evaluate(self, models: Mapping[str, Any], eval_sets: EvalSet | Sequence[EvalSet]) -> EvaluationReport:
-        """Ask every model every question (one ``answer()`` call per model), score, and report."""
+        """Ask every model every question (one ``answer()`` call per model, then its ``release()``), score, and report."""
         from tqdm.auto import tqdm
 
         sets = [eval_sets] if isinstance(eval_sets, EvalSet) else list(eval_sets)
@@ -60,6 +60,8 @@ class Evaluator:
             answers[label] = [str(a.text) for a in scored]
             confidences[label] = [a.confidence for a in scored]
             seconds[label] = time.perf_counter() - start
+            if hasattr(model, "release"):
+                model.release()  # e.g. its weights, before the next model loads its own
             if len(answers[label]) != len(items):
                 raise RuntimeError(f"model {label!r} gave {len(answers[label])} answers to {len(items)} questions")
         records = []

@@ -110,6 +110,15 @@ class LocalChatModel(ChatModel):
                 self._loaded = load_for_generation(o.model, adapter=o.adapter, merge_adapter=o.merge_adapter, **where)
         return self._loaded
 
+    def release(self) -> None:
+        """Let go of the loaded model (a copy shared with another chat model stays while that one
+        holds it) and hand the freed memory back; the next answer loads it again."""
+        import gc
+
+        self._loaded = self._shared = self._adapter_name = None
+        gc.collect()
+        memory.release_freed_memory()
+
     def _model(self) -> Any:
         """A context giving the model to generate with (this chat model's adapter active, if shared)."""
         loaded = self.loaded
