@@ -96,10 +96,14 @@ def test_the_frozen_layer_cache_gives_the_uncached_loss_and_gradients(three_laye
 
 def train_top_layer(pm, model, run_dir, **options):
     """Train the top layer of ``model`` for 4 epochs, one example per micro-batch: its weights and the
-    frozen-layer cache's counts."""
+    frozen-layer cache's counts (checking that gradient checkpointing, if asked for, covers that layer only)."""
+    from finetunekit.backends.local.freezing import decoder_layers
+
     trainer = get_trainer("local", plugins=pm, **fast_training_options(
         model, full_finetune=True, trained_layers=1, epochs=4, learning_rate=1e-2, micro_batch_tokens=24, **options))
     tuned = trainer.train(EXAMPLES, run_dir=run_dir)
+    checkpointed = [layer.gradient_checkpointing for layer in decoder_layers(trainer.trained_model)]
+    assert checkpointed == [False, False, bool(options.get("gradient_checkpointing"))]  # the trained layer only
     return weights(tuned.chat_options["model"]), tuned.details["frozen_layer_cache"]
 
 

@@ -69,22 +69,27 @@ def _messages():
     return [[{"role": "user", "content": q}] for q in QUESTIONS]
 
 
-def test_release_lets_go_of_the_weights_once_no_chat_model_holds_them(pm, tiny_model, adapter):
+def test_a_released_copy_serves_the_next_model_of_its_weights_and_goes_when_others_load(pm, tiny_model, adapter):
     import gc
     import weakref
 
-    tuned = chat(pm, tiny_model, adapter=adapter)
-    base = chat(pm, tiny_model)
-    expected = tuned.generate_scored(_messages())
-    base.generate_scored(_messages())
+    base, tuned = chat(pm, tiny_model), chat(pm, tiny_model, adapter=adapter)
+    expected = base.generate_scored(_messages())
     weights = weakref.ref(base.loaded.model)
+    base.release()  # as the evaluator does before the fine-tuned model answers
+    gc.collect()
+    tuned.generate_scored(_messages())
+    assert tuned.loaded.model.get_base_model() is weights()  # the same copy, not loaded again
+    base.generate_scored(_messages())
     base.release()
     gc.collect()
-    assert weights() is not None  # the tuned model still answers from the shared copy
+    assert weights() is not None  # the tuned model still answers from it
     tuned.release()
+    other = chat(pm, tiny_model, dtype="bfloat16")  # other weights: the released copy goes before they load
+    other.generate_scored(_messages())
     gc.collect()
     assert weights() is None
-    assert tuned.generate_scored(_messages()) == expected  # loaded again on the next answer
+    assert base.generate_scored(_messages()) == expected  # loaded again, the same answers
 
 
 def test_the_evaluator_releases_each_model_after_its_answers(pm, tiny_model):

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import pluggy
 
-from finetunekit.chat import ScoredAnswer
+from finetunekit.chat import ChatModel, ScoredAnswer
 from finetunekit.errors import ConfigError
 from finetunekit.evaluation.base import Metric
 from finetunekit.evaluation.evalsets import EvalItem, EvalSet
@@ -60,7 +60,7 @@ class Evaluator:
             answers[label] = [str(a.text) for a in scored]
             confidences[label] = [a.confidence for a in scored]
             seconds[label] = time.perf_counter() - start
-            if hasattr(model, "release"):
+            if isinstance(model, ChatModel):
                 model.release()  # e.g. its weights, before the next model loads its own
             if len(answers[label]) != len(items):
                 raise RuntimeError(f"model {label!r} gave {len(answers[label])} answers to {len(items)} questions")

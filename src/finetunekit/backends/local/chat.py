@@ -111,13 +111,25 @@ class LocalChatModel(ChatModel):
         return self._loaded
 
     def release(self) -> None:
-        """Let go of the loaded model (a copy shared with another chat model stays while that one
-        holds it) and hand the freed memory back; the next answer loads it again."""
-        import gc
+        """Let go of the loaded model and hand the freed memory back; the next answer loads it again.
 
+        A shared copy stays while another chat model holds it, and the last one released stays
+        until a different model is loaded (so a fine-tuned model of the same weights answering
+        next reuses it).
+        """
+        import gc
+        import sys
+
+        if self._shared is not None:
+            from finetunekit.backends.local.shared import park
+
+            park(self._shared)
         self._loaded = self._shared = self._adapter_name = None
         gc.collect()
         memory.release_freed_memory()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()  # back to the device, not only to torch's caching allocator
 
     def _model(self) -> Any:
         """A context giving the model to generate with (this chat model's adapter active, if shared)."""

@@ -58,6 +58,10 @@ def checkpoint_top_layers(model: Any, top: int) -> None:
 
     for layer in decoder_layers(model)[-top:]:
         if not isinstance(layer, GradientCheckpointingLayer):
-            raise ConfigError(f"{type(layer).__name__} does not support gradient checkpointing; unset gradient_checkpointing")
+            raise ConfigError(
+                f"{type(layer).__name__} layers cannot be checkpointed one by one (they are not transformers' "
+                "GradientCheckpointingLayer); unset gradient_checkpointing, or unset trained_layers to train "
+                "(and checkpoint) the whole model"
+            )
         layer.gradient_checkpointing = True
         layer._gradient_checkpointing_func = partial(checkpoint, use_reentrant=False)

@@ -4,7 +4,9 @@ The base model and the fine-tuned one (base + LoRA adapter) answer from the same
 adapter is loaded onto the shared model under a name of its own and made active for the
 fine-tuned model's answers; the base model answers with every adapter disabled
 (``PeftModel.disable_adapter()``), which computes exactly what the base model alone computes.
-The pool holds models only while some chat model uses them (weak references).
+The pool holds models only while some chat model uses them (weak references), and the last one
+released (:func:`park`) until a different model is loaded: the evaluator releases the base model
+before the fine-tuned one answers, which then finds the same copy.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from finetunekit.backends.local.sources import resolve_model
 from finetunekit.errors import ConfigError
 
 _POOL: weakref.WeakValueDictionary[tuple[str, ...], SharedModel] = weakref.WeakValueDictionary()
+#: The last shared model a chat model released (at most one), kept until a different model loads.
+_PARKED: list[SharedModel] = []
+
+
+def park(model: SharedModel) -> None:
+    """Keep ``model``, which its chat model has just released, until a different model is loaded."""
+    _PARKED[:] = [model]
 
 
 class SharedModel:
@@ -87,8 +96,22 @@ def shared_model(
     key = (resolved, pick_device(device), *(str(how[name]) for name in sorted(how)))
     found = _POOL.get(key)
     if found is None:
+        _drop_parked()  # a released model goes before another one loads
         found = SharedModel(load_for_generation(
             model, device=device, cache_dir=cache_dir, allow_hub=allow_hub, plugins=plugins, loading=loading,
         ), quantized=loading.load_in_4bit)
         _POOL[key] = found
     return found
+
+
+def _drop_parked() -> None:
+    """Let go of the parked model and hand its memory back (if nothing else holds it)."""
+    if not _PARKED:
+        return
+    import gc
+
+    from finetunekit import memory
+
+    _PARKED.clear()
+    gc.collect()
+    memory.release_freed_memory()
