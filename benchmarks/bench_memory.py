@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from child_run import run_child, run_variants  # noqa: E402
+from child_run import child_or_options, run_child, run_variants  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 VARIANTS = {
@@ -77,11 +77,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--child", choices=sorted(VARIANTS))
-    parser.add_argument("--out")
-    opts = parser.parse_args()
-    if opts.child:
-        child(opts)
+    opts = child_or_options(parser, child, sorted(VARIANTS))
+    if opts is None:
         return
     results = run_variants(VARIANTS, run_variant, opts)
     same = {label: results["before"]["answers"][label] == results["after"]["answers"][label] for label in ("base", "fine-tuned")}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from child_run import run_child, run_variants  # noqa: E402
+from child_run import child_or_options, run_child, run_variants  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("kept by malloc (before)", "released (now)")
 
@@ -70,11 +70,8 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a finished example run directory")
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--questions", type=int, default=108)
-    parser.add_argument("--child", choices=VARIANTS)
-    parser.add_argument("--out")
-    opts = parser.parse_args()
-    if opts.child:
-        child(opts)
+    opts = child_or_options(parser, child, VARIANTS)
+    if opts is None:
         return
     results = run_variants(VARIANTS, run_variant, opts)
     before, now = (results[name] for name in VARIANTS)

@@ -5,9 +5,10 @@
         --variant example --variant checkpointing:gradient_checkpointing=true
 
 ``RUN`` is a finished example run (its ``examples/train.jsonl`` are trained on); a variant is
-``NAME`` or ``NAME:OPTION=VALUE,...`` (values read as JSON, else as text) over the example's trainer options
-(``examples/amazon_titles.toml``); ``loss_chunk=N`` sets the chunked loss's positions per chunk. Reported per variant: peak RSS (``os.wait4``), training seconds and
-the loss of every logged step, so that variants meant to compute the same thing can be compared.
+``NAME`` or ``NAME:OPTION=VALUE,...`` (values read as JSON, else as text) over the example's
+trainer options (``examples/amazon_titles.toml``); ``loss_chunk=N`` sets the chunked loss's
+positions per chunk. Reported per variant: peak RSS (``os.wait4``), training seconds and the loss
+of every logged step, so that variants meant to compute the same thing can be compared.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from child_run import run_child, run_variants  # noqa: E402
+from child_run import child_or_options, run_child, run_variants  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,11 +73,8 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a finished example run directory")
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--variant", action="append", default=[], help="NAME or NAME:OPTION=VALUE,... (repeatable)")
-    parser.add_argument("--child")
-    parser.add_argument("--out")
-    opts = parser.parse_args()
-    if opts.child:
-        child(opts)
+    opts = child_or_options(parser, child)
+    if opts is None:
         return
     results = run_variants(opts.variant or ["example"], run_variant, opts)
     print(json.dumps({"epochs": opts.epochs, **results}, indent=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -30,3 +31,15 @@ def run_variants(names, run_variant, opts) -> dict:
             results[name] = run_variant(name, opts, Path(tmp) / str(n))
             print(name, {k: v for k, v in results[name].items() if k != "answers"}, flush=True)
     return results
+
+
+def child_or_options(parser: argparse.ArgumentParser, child, choices=None) -> argparse.Namespace | None:
+    """Parse the command line with ``--child NAME --out DIR`` added: in a variant's child process run
+    ``child(opts)`` and return ``None``; in the launcher return the options."""
+    parser.add_argument("--child", choices=choices, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.child:
+        child(opts)
+        return None
+    return opts

@@ -61,7 +61,7 @@ def build_config(
             "options": {"model": LOCAL_MODEL, "full_finetune": True, "trained_layers": TRAINED_LAYERS,
                         "epochs": EPOCHS, "learning_rate": 1e-3, "batch_size": 8,
                         # each batch of 8 in pieces of up to 2,048 tokens, the trained layers' activations
-                        # recomputed in the backward pass: less memory at a few per cent more time
+                        # recomputed in the backward pass: 0.76x the peak memory (docs/benchmarks.md)
                         "micro_batch_tokens": 2048, "gradient_checkpointing": True},
         }
         # both models answer in bfloat16 where the CPU computes in it (float32 elsewhere), 32 at a time;

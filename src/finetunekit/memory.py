@@ -34,3 +34,12 @@ def release_freed_memory() -> bool:
     """Return the C heap's free pages to the operating system; ``True`` if anything was returned."""
     trim = _malloc_trim()
     return bool(trim(0)) if trim is not None else False
+
+
+def collect_and_release() -> None:
+    """Collect garbage (a dropped model may be held only by reference cycles), then
+    :func:`release_freed_memory`."""
+    import gc
+
+    gc.collect()
+    release_freed_memory()

@@ -17,7 +17,6 @@ questions across the processes (:mod:`finetunekit.distributed`).
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import shutil
 from dataclasses import dataclass
@@ -178,8 +177,7 @@ class Pipeline:
                     write_json(result_path, redact(tuned.model_dump(mode="json")))
                 record.update(model=tuned.model, backend=tuned.backend)
             del trainer
-            gc.collect()  # the trained model and its optimizer go before evaluation loads its models
-            memory.release_freed_memory()
+            memory.collect_and_release()  # the trained model and its optimizer go before evaluation loads its models
             distributed.barrier()  # every process reads the result rank 0 wrote
         return FineTunedModel.model_validate_json(result_path.read_text(encoding="utf-8"))
 

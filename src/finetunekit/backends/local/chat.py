@@ -117,7 +117,6 @@ class LocalChatModel(ChatModel):
         until a different model is loaded (so a fine-tuned model of the same weights answering
         next reuses it).
         """
-        import gc
         import sys
 
         if self._shared is not None:
@@ -125,8 +124,7 @@ class LocalChatModel(ChatModel):
 
             park(self._shared)
         self._loaded = self._shared = self._adapter_name = None
-        gc.collect()
-        memory.release_freed_memory()
+        memory.collect_and_release()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_initialized():
             torch.cuda.empty_cache()  # back to the device, not only to torch's caching allocator

@@ -19,7 +19,7 @@ from typing import Any
 IGNORE_INDEX = -100
 
 #: Label positions per chunk: 256 × 49,152 vocabulary × 4 bytes ≈ 50 MB of float32 logits at a time
-#: (1,024 took ~90 MiB more at the peak of the example's training and no less time).
+#: (1,024 took ~100 MiB more at the peak of the example's training and no less time).
 DEFAULT_CHUNK = 256
 
 

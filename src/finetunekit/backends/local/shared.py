@@ -108,10 +108,7 @@ def _drop_parked() -> None:
     """Let go of the parked model and hand its memory back (if nothing else holds it)."""
     if not _PARKED:
         return
-    import gc
-
     from finetunekit import memory
 
     _PARKED.clear()
-    gc.collect()
-    memory.release_freed_memory()
+    memory.collect_and_release()
