@@ -103,3 +103,27 @@ def test_a_run_recorded_before_the_loading_options_existed_is_still_reused(pm, t
     assert trainer(pm, tiny_model, epochs=1).train(EXAMPLES, run_dir=run).model == first.model
     with pytest.raises(ConfigError, match="other options"):
         trainer(pm, tiny_model, epochs=1, dtype="bfloat16").train(EXAMPLES, run_dir=run)
+
+
+@pytest.mark.parametrize("user_setting", [None, "512"])
+def test_a_process_that_loads_a_model_caps_onednns_primitive_cache_unless_told_otherwise(tiny_model, user_setting):
+    # in a fresh process, as oneDNN reads the variable at its first computation
+    import os
+    import subprocess
+    import sys
+
+    from finetunekit.backends.local.loading import ONEDNN_PRIMITIVE_CACHE_CAPACITY
+
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    if user_setting is not None:
+        env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = user_setting
+    script = (
+        "import os, sys\n"
+        "from finetunekit.registry import get_chat_model\n"
+        "before = os.environ.get('ONEDNN_PRIMITIVE_CACHE_CAPACITY')\n"
+        "get_chat_model('local', model=sys.argv[1], device='cpu', max_new_tokens=2).answer(['hi'])\n"
+        "print(before, os.environ.get('ONEDNN_PRIMITIVE_CACHE_CAPACITY'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, tiny_model], env=env, capture_output=True, text=True, check=True)
+    expected = user_setting or str(ONEDNN_PRIMITIVE_CACHE_CAPACITY)
+    assert done.stdout.split()[-2:] == [str(user_setting), expected]
