@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -105,25 +108,30 @@ def test_a_run_recorded_before_the_loading_options_existed_is_still_reused(pm, t
         trainer(pm, tiny_model, epochs=1, dtype="bfloat16").train(EXAMPLES, run_dir=run)
 
 
-@pytest.mark.parametrize("user_setting", [None, "512"])
-def test_a_process_that_loads_a_model_caps_onednns_primitive_cache_unless_told_otherwise(tiny_model, user_setting):
-    # in a fresh process, as oneDNN reads the variable at its first computation
-    import os
-    import subprocess
-    import sys
 
-    from finetunekit.backends.local.loading import ONEDNN_PRIMITIVE_CACHE_CAPACITY
+TRAIN_AND_REPORT_ONEDNN = """
+import json, os, sys, tempfile
+from finetunekit.registry import get_trainer
+names = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
+before = [os.environ.get(n) for n in names]
+trainer = get_trainer("local", model=sys.argv[1], epochs=1, batch_size=2, lora_r=4, lora_alpha=8, device="cpu",
+                      max_length=64, bf16=False)
+trainer.train(json.loads(sys.argv[2]), run_dir=tempfile.mkdtemp())
+print(json.dumps([before, [os.environ.get(n) for n in names]]))
+"""
 
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
-    if user_setting is not None:
-        env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = user_setting
-    script = (
-        "import os, sys\n"
-        "from finetunekit.registry import get_chat_model\n"
-        "before = os.environ.get('ONEDNN_PRIMITIVE_CACHE_CAPACITY')\n"
-        "get_chat_model('local', model=sys.argv[1], device='cpu', max_new_tokens=2).answer(['hi'])\n"
-        "print(before, os.environ.get('ONEDNN_PRIMITIVE_CACHE_CAPACITY'))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script, tiny_model], env=env, capture_output=True, text=True, check=True)
-    expected = user_setting or str(ONEDNN_PRIMITIVE_CACHE_CAPACITY)
-    assert done.stdout.split()[-2:] == [str(user_setting), expected]
+
+@pytest.mark.parametrize("user_setting", [{}, {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "512"},
+                                          {"DNNL_PRIMITIVE_CACHE_CAPACITY": "512"}])
+def test_training_on_a_cpu_sets_onednns_primitive_cache_capacity_unless_the_user_chose_one(tiny_model, user_setting):
+    # in a fresh process each: oneDNN reads the variable at its first computation
+    from finetunekit.memory import DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY, ONEDNN_CACHE_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in ONEDNN_CACHE_VARIABLES} | user_setting
+    command = [sys.executable, "-c", TRAIN_AND_REPORT_ONEDNN, tiny_model, json.dumps(EXAMPLES[:4])]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = json.loads(done.stdout.splitlines()[-1])
+    assert before == [user_setting.get(name) for name in ONEDNN_CACHE_VARIABLES]
+    expected = before if user_setting else [str(DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY), None]
+    assert after == expected

@@ -1,4 +1,5 @@
-"""Handing freed memory back to the operating system between the pipeline's heavy steps.
+"""Keeping a CPU process's memory in check: freed memory handed back to the operating system
+between the pipeline's heavy steps, and oneDNN's primitive cache capped for training.
 
 PyTorch on a CPU allocates tensors with the C library's ``malloc``; glibc keeps the memory of
 freed tensors in its heaps for reuse, and a training step's tensors of ever-changing sizes leave
@@ -14,7 +15,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 from typing import Any
+
+#: Compiled primitives oneDNN keeps when the local trainer caps its cache (oneDNN's own default:
+#: 1,024). Training on pieces of ever-changing shapes kept filling the default cache epoch after
+#: epoch; 64 took the example's two-epoch training peak to 0.90x (docs/benchmarks.md).
+DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY = 64
+
+#: The environment variables oneDNN reads its cache capacity from, the first set one winning.
+ONEDNN_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,3 +53,12 @@ def collect_and_release() -> None:
 
     gc.collect()
     release_freed_memory()
+
+
+def cap_onednn_primitive_cache() -> None:
+    """Cap oneDNN's primitive cache (which PyTorch's bfloat16 matmuls go through on CPUs with
+    AVX512-BF16/AMX) at :data:`DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY` primitives, unless the
+    environment chooses a size under either of :data:`ONEDNN_CACHE_VARIABLES`. oneDNN reads it once,
+    at its first primitive in the process, so this holds only when called before then."""
+    if not any(os.environ.get(name) for name in ONEDNN_CACHE_VARIABLES):
+        os.environ[ONEDNN_CACHE_VARIABLES[0]] = str(DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY)

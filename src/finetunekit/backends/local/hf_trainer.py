@@ -26,7 +26,11 @@ def chunked_loss_trainer_class() -> type:
     from finetunekit.backends.local.loss import DEFAULT_CHUNK, chunked_causal_lm_loss, supports_chunked_loss
 
     class ChunkedLossTrainer(Trainer):
-        """``transformers.Trainer`` computing the loss from hidden states, chunk by chunk, on label positions only."""
+        """``transformers.Trainer`` computing the loss from hidden states, chunk by chunk, on label positions only.
+
+        ``release_between_pieces``: hand the C heap's free pages back before each of a batch's
+        pieces after the first (on a CPU, where they would stay with the process).
+        """
 
         def __init__(
             self, *args: Any, chunked_loss: bool = True, loss_chunk: int = DEFAULT_CHUNK,

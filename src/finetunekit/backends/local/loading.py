@@ -8,7 +8,6 @@ CUDA) and the attention kernel.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,11 +21,6 @@ from finetunekit.errors import ConfigError, MissingDependencyError
 from finetunekit.backends.local.sources import hub_kwargs, resolve_model
 
 LOCAL_EXTRA_INSTALL = "pip install 'finetunekit[local]'"
-
-#: oneDNN primitives a process keeps (oneDNN's own default: 1,024). PyTorch's CPU matmuls build a
-#: primitive per shape, each holding its own buffers; training on batches of ever-changing shapes
-#: kept filling the default cache epoch after epoch (docs/benchmarks.md: the example's training).
-ONEDNN_PRIMITIVE_CACHE_CAPACITY = 64
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 BF16 = Literal["auto"] | bool
@@ -217,7 +211,6 @@ def load_causal_lm(
 ) -> Any:
     """The causal LM at ``resolved``, in float32 (or ``dtype``), on ``device``; quantized to 4 bits
     on the GPU with ``load_in_4bit``; with the given attention kernel (None: transformers' default)."""
-    cap_onednn_primitive_cache()
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -231,13 +224,6 @@ def load_causal_lm(
     except OSError as exc:
         raise model_not_found(resolved, allow_hub, exc) from None
     return model if load_in_4bit else model.to(device)
-
-
-def cap_onednn_primitive_cache() -> None:
-    """Cap oneDNN's primitive cache at :data:`ONEDNN_PRIMITIVE_CACHE_CAPACITY` entries unless the
-    environment sets ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` itself. oneDNN reads the variable once, at
-    its first computation in the process, so this holds when the first model loads before then."""
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_PRIMITIVE_CACHE_CAPACITY))
 
 
 def model_not_found(name: str, allow_hub: bool, exc: OSError) -> ConfigError:

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from finetunekit import distributed
+from finetunekit import distributed, memory
 from finetunekit.atomic import write_json
 from finetunekit.component import option
 from finetunekit.errors import ConfigError, TrainingError
@@ -217,6 +217,8 @@ class LocalTrainer(Trainer):
             raise TrainingError("no example has an assistant token to train on; check the examples' roles")
 
         where = process_device(device)  # each process its own GPU
+        if device == "cpu":
+            memory.cap_onednn_primitive_cache()  # before the first matmul, when oneDNN reads it
         model = self._prepare_model(load_causal_lm(resolved, device=where, allow_hub=o.allow_hub, **o.loading_kwargs(where)))
         checkpoints = run / "checkpoints"
         metrics_path = run / "metrics.csv"
