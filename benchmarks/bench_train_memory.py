@@ -6,10 +6,9 @@
 
 ``RUN`` is a finished example run (its ``examples/train.jsonl`` are trained on); a variant is
 ``NAME`` or ``NAME:OPTION=VALUE,...`` (values read as JSON, else as text) over the example's
-trainer options (``examples/amazon_titles.toml``). Three more: ``loss_chunk=N``, the chunked
+trainer options (``examples/amazon_titles.toml``). Two more: ``loss_chunk=N``, the chunked
 loss's positions per chunk; ``onednn_cache=N``, oneDNN's primitive cache capacity (default: the
-local trainer's cap on CPU; oneDNN's own default is 1024); ``release_between_pieces=false``, no
-handing back of freed pages between a batch's pieces (only after each step). Reported per variant: peak RSS (``os.wait4``), training seconds and the loss
+local trainer's cap on CPU; oneDNN's own default is 1024). Reported per variant: peak RSS (``os.wait4``), training seconds and the loss
 of every logged step, so that variants meant to compute the same thing can be compared.
 """
 
@@ -55,12 +54,6 @@ def child(opts: argparse.Namespace) -> None:
         loss.DEFAULT_CHUNK = int(overrides.pop("loss_chunk"))
     if "onednn_cache" in overrides:  # read by oneDNN at its first computation, which is still to come
         os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(int(overrides.pop("onednn_cache")))
-    if "release_between_pieces" in overrides:  # not a trainer option: the training loop's own switch
-        from finetunekit.backends.local.hf_trainer import chunked_loss_trainer_class
-
-        trainer_class, release = chunked_loss_trainer_class(), bool(overrides.pop("release_between_pieces"))
-        construct = trainer_class.__init__
-        trainer_class.__init__ = lambda self, *a, **k: construct(self, *a, **{**k, "release_between_pieces": release})
     config = tomllib.loads((ROOT / "examples" / "amazon_titles.toml").read_text())
     examples = [json.loads(line) for line in (opts.run / "examples" / "train.jsonl").read_text().splitlines()]
     options = {**config["trainer"]["options"], "epochs": opts.epochs, "seed": 42, "device": "cpu", **overrides}

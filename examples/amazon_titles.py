@@ -2,7 +2,7 @@
 
 By default it runs offline on the AmazonTitles sample shipped with finetunekit, fine-tunes the
 bundled SmolLM2-135M-Instruct (every weight of its top 10 layers) on this machine, evaluates the
-base and the fine-tuned model on three eval sets and prints the summary table (8 min 6 s on a
+base and the fine-tuned model on three eval sets and prints the summary table (8 min 16 s on a
 quiet 2-core CPU, fresh model cache; docs/benchmarks.md)::
 
     python examples/amazon_titles.py

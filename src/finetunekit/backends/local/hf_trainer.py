@@ -21,24 +21,17 @@ def chunked_loss_trainer_class() -> type:
     """A ``transformers.Trainer`` subclass whose ``compute_loss`` never holds the batch's logits."""
     from transformers import Trainer
 
-    from finetunekit import memory
     from finetunekit.backends.local.batching import micro_batches
     from finetunekit.backends.local.loss import DEFAULT_CHUNK, chunked_causal_lm_loss, supports_chunked_loss
 
     class ChunkedLossTrainer(Trainer):
-        """``transformers.Trainer`` computing the loss from hidden states, chunk by chunk, on label positions only.
-
-        ``release_between_pieces``: hand the C heap's free pages back before each of a batch's
-        pieces after the first (on a CPU, where they would stay with the process).
-        """
+        """``transformers.Trainer`` computing the loss from hidden states, chunk by chunk, on label positions only."""
 
         def __init__(
             self, *args: Any, chunked_loss: bool = True, loss_chunk: int = DEFAULT_CHUNK,
-            micro_batch_tokens: int | None = None, packed: bool = False, frozen_cache: Any = None,
-            release_between_pieces: bool = False, **kwargs: Any,
+            micro_batch_tokens: int | None = None, packed: bool = False, frozen_cache: Any = None, **kwargs: Any,
         ) -> None:
             super().__init__(*args, **kwargs)
-            self.release_between_pieces = release_between_pieces
             self.frozen_cache = frozen_cache
             self.loss_chunk = loss_chunk
             self.micro_batch_tokens = micro_batch_tokens
@@ -62,9 +55,7 @@ def chunked_loss_trainer_class() -> type:
             if not splittable:
                 return super().training_step(model, inputs, num_items_in_batch)
             total = None
-            for n, part in enumerate(micro_batches(inputs, self.micro_batch_tokens, packed=self.packed)):
-                if n and self.release_between_pieces:
-                    memory.release_freed_memory()  # the pages of the last piece's activations, before the next
+            for part in micro_batches(inputs, self.micro_batch_tokens, packed=self.packed):
                 loss = super().training_step(model, part, num_items_in_batch)
                 total = loss if total is None else total + loss
             return total

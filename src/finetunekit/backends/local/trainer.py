@@ -229,7 +229,6 @@ class LocalTrainer(Trainer):
             chunked_loss=o.chunked_loss,
             micro_batch_tokens=micro_batch_budget(o.micro_batch_tokens, device),
             packed=o.packing,
-            release_between_pieces=device == "cpu",  # as the release callback after every step
             args=self._training_arguments(checkpoints, device, bf16, has_eval=bool(validation_rows)),
             train_dataset=ChatDataset(train_items),
             eval_dataset=ChatDataset(eval_items) if validation_rows else None,
