@@ -7,7 +7,9 @@ those heaps fragmented, so the process's resident memory grows well past what is
 epoch of the example's training, with the trainer deleted and collected, 2.3 GB stayed resident;
 ``malloc_trim`` brought it to 1.1 GB). :func:`release_freed_memory`
 asks glibc to return its free pages (``malloc_trim``); elsewhere it does nothing. (Memory on a
-GPU is PyTorch's own allocator's business, untouched by this.)
+GPU is PyTorch's own allocator's business, untouched by this.) Memory that stays *in use* is another
+matter: oneDNN, which bfloat16 matmuls go through on CPUs with AVX512-BF16/AMX, keeps a compiled
+primitive per shape, up to 1,024; :func:`cap_onednn_primitive_cache` keeps fewer for training.
 """
 
 from __future__ import annotations
