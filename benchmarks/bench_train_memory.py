@@ -8,8 +8,9 @@
 ``NAME`` or ``NAME:OPTION=VALUE,...`` (values read as JSON, else as text) over the example's
 trainer options (``examples/amazon_titles.toml``). Two more: ``loss_chunk=N``, the chunked
 loss's positions per chunk; ``onednn_cache=N``, oneDNN's primitive cache capacity (default: the
-local trainer's cap on CPU; oneDNN's own default is 1024). Reported per variant: peak RSS (``os.wait4``), training seconds and the loss
-of every logged step, so that variants meant to compute the same thing can be compared.
+local trainer's cap on CPU; oneDNN's own default is 1024). Reported per variant: peak RSS
+(``os.wait4``), training seconds and the loss of every logged step, so that variants meant to
+compute the same thing can be compared.
 """
 
 from __future__ import annotations

@@ -108,11 +108,10 @@ def test_a_run_recorded_before_the_loading_options_existed_is_still_reused(pm, t
         trainer(pm, tiny_model, epochs=1, dtype="bfloat16").train(EXAMPLES, run_dir=run)
 
 
-
 TRAIN_AND_REPORT_ONEDNN = """
 import json, os, sys, tempfile
+from finetunekit.memory import ONEDNN_CACHE_VARIABLES as names
 from finetunekit.registry import get_trainer
-names = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
 before = [os.environ.get(n) for n in names]
 trainer = get_trainer("local", model=sys.argv[1], epochs=1, batch_size=2, lora_r=4, lora_alpha=8, device="cpu",
                       max_length=64, bf16=False)
