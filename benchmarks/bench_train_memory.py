@@ -6,9 +6,10 @@
 
 ``RUN`` is a finished example run (its ``examples/train.jsonl`` are trained on); a variant is
 ``NAME`` or ``NAME:OPTION=VALUE,...`` (values read as JSON, else as text) over the example's
-trainer options (``examples/amazon_titles.toml``). Two more: ``loss_chunk=N``, the chunked
-loss's positions per chunk; ``onednn_cache=N``, oneDNN's primitive cache capacity (default: the
-local trainer's cap on CPU; oneDNN's own default is 1024). Reported per variant: peak RSS
+trainer options (``examples/amazon_titles.toml``). Three more: ``loss_chunk=N``, the chunked
+loss's positions per chunk; ``onednn_cache=N`` and ``ideep_cache=N``, the capacity of oneDNN's
+primitive cache and of ideep's computation cache (default: the local trainer's caps on CPU; each
+library's own default is 1024). Reported per variant: peak RSS
 (``os.wait4``), training seconds and the loss of every logged step, so that variants meant to
 compute the same thing can be compared.
 """
@@ -53,8 +54,9 @@ def child(opts: argparse.Namespace) -> None:
         from finetunekit.backends.local import loss
 
         loss.DEFAULT_CHUNK = int(overrides.pop("loss_chunk"))
-    if "onednn_cache" in overrides:  # read by oneDNN at its first computation, which is still to come
-        os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(int(overrides.pop("onednn_cache")))
+    for option, variable in (("onednn_cache", "ONEDNN_PRIMITIVE_CACHE_CAPACITY"), ("ideep_cache", "LRU_CACHE_CAPACITY")):
+        if option in overrides:  # read at the cache's first computation, which is still to come
+            os.environ[variable] = str(int(overrides.pop(option)))
     config = tomllib.loads((ROOT / "examples" / "amazon_titles.toml").read_text())
     examples = [json.loads(line) for line in (opts.run / "examples" / "train.jsonl").read_text().splitlines()]
     options = {**config["trainer"]["options"], "epochs": opts.epochs, "seed": 42, "device": "cpu", **overrides}

@@ -108,29 +108,36 @@ def test_a_run_recorded_before_the_loading_options_existed_is_still_reused(pm, t
         trainer(pm, tiny_model, epochs=1, dtype="bfloat16").train(EXAMPLES, run_dir=run)
 
 
-TRAIN_AND_REPORT_ONEDNN = """
+TRAIN_AND_REPORT_CACHE_VARIABLES = """
 import json, os, sys, tempfile
-from finetunekit.memory import ONEDNN_CACHE_VARIABLES as names
+from finetunekit.memory import PRIMITIVE_CACHES
 from finetunekit.registry import get_trainer
-before = [os.environ.get(n) for n in names]
+names = [name for variables, _ in PRIMITIVE_CACHES.values() for name in variables]
+before = {n: os.environ.get(n) for n in names}
 trainer = get_trainer("local", model=sys.argv[1], epochs=1, batch_size=2, lora_r=4, lora_alpha=8, device="cpu",
                       max_length=64, bf16=False)
 trainer.train(json.loads(sys.argv[2]), run_dir=tempfile.mkdtemp())
-print(json.dumps([before, [os.environ.get(n) for n in names]]))
+print(json.dumps([before, {n: os.environ.get(n) for n in names}]))
 """
 
 
 @pytest.mark.parametrize("user_setting", [{}, {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "512"},
-                                          {"DNNL_PRIMITIVE_CACHE_CAPACITY": "512"}])
-def test_training_on_a_cpu_sets_onednns_primitive_cache_capacity_unless_the_user_chose_one(tiny_model, user_setting):
-    # in a fresh process each: oneDNN reads the variable at its first computation
-    from finetunekit.memory import DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY, ONEDNN_CACHE_VARIABLES
+                                          {"DNNL_PRIMITIVE_CACHE_CAPACITY": "512"}, {"LRU_CACHE_CAPACITY": "512"}])
+def test_training_on_a_cpu_caps_the_kernel_caches_unless_the_user_sized_them(tiny_model, user_setting):
+    # in a fresh process each: oneDNN and ideep read their variable at their first computation
+    from finetunekit.memory import PRIMITIVE_CACHES
 
-    env = {k: v for k, v in os.environ.items() if k not in ONEDNN_CACHE_VARIABLES} | user_setting
-    command = [sys.executable, "-c", TRAIN_AND_REPORT_ONEDNN, tiny_model, json.dumps(EXAMPLES[:4])]
+    names = [name for variables, _ in PRIMITIVE_CACHES.values() for name in variables]
+    env = {k: v for k, v in os.environ.items() if k not in names} | user_setting
+    command = [sys.executable, "-c", TRAIN_AND_REPORT_CACHE_VARIABLES, tiny_model, json.dumps(EXAMPLES[:4])]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     before, after = json.loads(done.stdout.splitlines()[-1])
-    assert before == [user_setting.get(name) for name in ONEDNN_CACHE_VARIABLES]
-    expected = before if user_setting else [str(DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY), None]
+    assert before == {name: user_setting.get(name) for name in names}
+    expected = dict(before)
+    for variables, capacity in PRIMITIVE_CACHES.values():  # a cache the user sized keeps its size
+        if not any(before[name] for name in variables):
+            expected[variables[0]] = str(capacity)
     assert after == expected
+    assert after["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] or after["DNNL_PRIMITIVE_CACHE_CAPACITY"]
+    assert after["LRU_CACHE_CAPACITY"]

@@ -1,5 +1,5 @@
 """Keeping a CPU process's memory in check: freed memory handed back to the operating system
-between the pipeline's heavy steps, and oneDNN's primitive cache capped for training.
+between the pipeline's heavy steps, and the caches of compiled kernels capped for training.
 
 PyTorch on a CPU allocates tensors with the C library's ``malloc``; glibc keeps the memory of
 freed tensors in its heaps for reuse, and a training step's tensors of ever-changing sizes leave
@@ -8,8 +8,9 @@ epoch of the example's training, with the trainer deleted and collected, 2.3 GB 
 ``malloc_trim`` brought it to 1.1 GB). :func:`release_freed_memory`
 asks glibc to return its free pages (``malloc_trim``); elsewhere it does nothing. (Memory on a
 GPU is PyTorch's own allocator's business, untouched by this.) Memory that stays *in use* is another
-matter: oneDNN, which bfloat16 matmuls go through on CPUs with AVX512-BF16/AMX, keeps a compiled
-primitive per shape, up to 1,024; :func:`cap_onednn_primitive_cache` keeps fewer for training.
+matter: oneDNN, which bfloat16 matmuls go through on CPUs with AVX512-BF16/AMX, and ideep, PyTorch's
+layer over it, each keep a compiled kernel per shape, up to 1,024; :func:`cap_primitive_caches`
+keeps fewer for training.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import functools
 import os
 from typing import Any
 
-#: Compiled primitives oneDNN keeps when the local trainer caps its cache (oneDNN's own default:
-#: 1,024). Training on pieces of ever-changing shapes kept filling the default cache epoch after
-#: epoch; 64 took the example's two-epoch training peak to 0.90x (docs/benchmarks.md).
-DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY = 64
-
-#: The environment variables oneDNN reads its cache capacity from, the first set one winning.
-ONEDNN_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
+#: The caches of compiled kernels that PyTorch's bfloat16 matmuls fill on CPUs with AVX512-BF16/AMX,
+#: one entry per shape: name -> (the environment variables that size it, the first set one
+#: winning; the capacity the local trainer sets when none is). oneDNN keeps compiled primitives
+#: (its default: 1,024); ideep, PyTorch's layer over oneDNN, keeps its own computations with their
+#: buffers (default 1,024 too). Training on pieces of ever-changing shapes kept filling both epoch
+#: after epoch: 64 each took the example's training peak to 0.90x (oneDNN's) and then to 0.84x
+#: (ideep's), and what stayed in use after training from 0.49 to 0.20 GB (docs/benchmarks.md).
+PRIMITIVE_CACHES: dict[str, tuple[tuple[str, ...], int]] = {
+    "oneDNN": (("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY"), 64),
+    "ideep": (("LRU_CACHE_CAPACITY",), 64),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,10 +62,11 @@ def collect_and_release() -> None:
     release_freed_memory()
 
 
-def cap_onednn_primitive_cache() -> None:
-    """Cap oneDNN's primitive cache (which PyTorch's bfloat16 matmuls go through on CPUs with
-    AVX512-BF16/AMX) at :data:`DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY` primitives, unless the
-    environment chooses a size under either of :data:`ONEDNN_CACHE_VARIABLES`. oneDNN reads it once,
-    at its first primitive in the process, so this holds only when called before then."""
-    if not any(os.environ.get(name) for name in ONEDNN_CACHE_VARIABLES):
-        os.environ[ONEDNN_CACHE_VARIABLES[0]] = str(DEFAULT_ONEDNN_PRIMITIVE_CACHE_CAPACITY)
+def cap_primitive_caches() -> None:
+    """Cap each of :data:`PRIMITIVE_CACHES` at its capacity there, unless the environment sizes it.
+
+    oneDNN and ideep read their variable once, at their first computation in the process, so this
+    holds only when called before then."""
+    for variables, capacity in PRIMITIVE_CACHES.values():
+        if not any(os.environ.get(name) for name in variables):
+            os.environ[variables[0]] = str(capacity)

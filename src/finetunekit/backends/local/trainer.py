@@ -218,7 +218,7 @@ class LocalTrainer(Trainer):
 
         where = process_device(device)  # each process its own GPU
         if device == "cpu":
-            memory.cap_onednn_primitive_cache()  # before the first matmul, when oneDNN reads it
+            memory.cap_primitive_caches()  # before the first matmul, when oneDNN and ideep read them
         model = self._prepare_model(load_causal_lm(resolved, device=where, allow_hub=o.allow_hub, **o.loading_kwargs(where)))
         checkpoints = run / "checkpoints"
         metrics_path = run / "metrics.csv"
