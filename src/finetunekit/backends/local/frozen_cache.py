@@ -9,7 +9,10 @@ cached runs the frozen layers as usual and fills the cache. From the second epoc
 pass starts at the first trained layer. The cache holds at most ``max_bytes``; beyond that, rows
 are computed every time. Not used with packing (a packed row's attention depends on its position
 ids). Gradient checkpointing then recomputes the trained layers only (non-reentrant checkpoints need
-no gradients through the frozen layers' output).
+no gradients through the frozen layers' output). After each batch the cache drops the frozen
+layers' memory-mapped weights from resident memory (:mod:`.file_pages`): the kernel maps them back
+from its page cache when the frozen layers run again (a batch the cache cannot answer) or a
+checkpoint reads them, so they take memory only while they are used.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class FrozenLayerCache:
         self.layers = layers
         self.frozen = frozen
         self.max_bytes = max_bytes
+        self.dropped_bytes = 0  #: the most bytes of frozen weights one drop from resident memory covered
         self.store: dict[tuple[int, ...], Any] = {}
         self.bytes = 0
         self.hits = 0  #: batches answered from the cache
@@ -71,6 +75,7 @@ class FrozenLayerCache:
         keys = self._keys
         if keys is not None and len(keys) == hidden_states.shape[0] and all(k in self.store for k in keys):
             self.hits += 1
+            self._drop_frozen_weight_pages()  # e.g. read back by a checkpoint since the last batch
             cached = [self.store[k] for k in keys]
             out = cached[0].new_zeros((len(keys), hidden_states.shape[1], cached[0].shape[-1]))
             for row, value in enumerate(cached):
@@ -86,7 +91,15 @@ class FrozenLayerCache:
                 if key not in self.store and self.bytes + size <= self.max_bytes:
                     self.store[key] = value.clone()
                     self.bytes += size
+        self._drop_frozen_weight_pages()  # not needed again before the next batch the cache cannot answer
         return hidden_states
+
+    def _drop_frozen_weight_pages(self) -> None:
+        """Drop the frozen weights' memory-mapped pages from resident memory until they are read again."""
+        from finetunekit.backends.local.file_pages import drop_file_pages
+
+        weights = (p for layer in self.layers[: self.frozen] for p in layer.parameters())
+        self.dropped_bytes = max(self.dropped_bytes, drop_file_pages(weights))
 
 
 def _pass_through(hidden_states: Any, *args: Any, **kwargs: Any) -> Any:

@@ -286,7 +286,9 @@ class LocalTrainer(Trainer):
             "data": report.as_dict(),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             # forward passes whose frozen layers ran (misses) or came from the cache (hits)
-            "frozen_layer_cache": {"hits": frozen_cache.hits, "misses": frozen_cache.misses} if frozen_cache else None,
+            # (and the most bytes of frozen weights it dropped from resident memory at once)
+            "frozen_layer_cache": {"hits": frozen_cache.hits, "misses": frozen_cache.misses,
+                                   "dropped_bytes": frozen_cache.dropped_bytes} if frozen_cache else None,
         }
         done = self._result(run, resolved, details)
         write_json(run / COMPLETE_FILE, done.model_dump())

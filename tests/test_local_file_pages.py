@@ -1,0 +1,64 @@
+"""Dropping memory-mapped weights' pages from resident memory: the bytes stay, written pages stay."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+safetensors_torch = pytest.importorskip("safetensors.torch")
+np = pytest.importorskip("numpy")
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/pagemap is Linux's")
+
+from finetunekit.backends.local.file_pages import drop_file_pages
+
+PAGE = 4096
+
+
+def resident_pages(tensor) -> int:
+    """How many of the whole pages inside ``tensor`` are resident (pagemap bit 63)."""
+    start = -(-tensor.data_ptr() // PAGE)
+    count = (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // PAGE - start
+    with open("/proc/self/pagemap", "rb") as pagemap:
+        pagemap.seek(start * 8)
+        entries = np.frombuffer(pagemap.read(count * 8), dtype=np.uint64)
+    return int(((entries >> np.uint64(63)) & np.uint64(1)).sum())
+
+
+@pytest.fixture
+def mapped(tmp_path):
+    """Tensors memory-mapped from a safetensors file (as a model's weights are), and their values."""
+    torch.manual_seed(0)
+    values = {"a": torch.randn(256, 512), "b": torch.randn(128, 512).to(torch.bfloat16)}
+    path = tmp_path / "weights.safetensors"
+    safetensors_torch.save_file(values, path)
+    return safetensors_torch.load_file(path), values
+
+
+def test_the_pages_of_mapped_weights_go_and_their_values_stay(mapped):
+    tensors, values = mapped
+    for name, tensor in tensors.items():
+        assert torch.equal(tensor, values[name])  # read: every page resident
+        assert resident_pages(tensor) > 0
+    dropped = drop_file_pages(tensors.values())
+    assert dropped >= sum(t.numel() * t.element_size() for t in tensors.values()) - 4 * PAGE  # all but the edges
+    assert [resident_pages(t) for t in tensors.values()] == [0, 0]
+    for name, tensor in tensors.items():
+        assert torch.equal(tensor, values[name])  # mapped back from the file, the same bytes
+
+
+def test_a_tensor_written_to_is_left_resident_with_its_new_values(mapped):
+    tensors, values = mapped
+    tensors["a"][100, 7] = 42.0  # a private copy of that page now
+    assert drop_file_pages([tensors["a"]]) == 0
+    assert tensors["a"][100, 7] == 42.0
+    assert torch.equal(tensors["a"][101:], values["a"][101:])
+
+
+def test_tensors_computed_in_memory_are_never_dropped():
+    tensor = torch.randn(512, 512)
+    copy = tensor.clone()
+    assert drop_file_pages([tensor, tensor.t()]) == 0
+    assert torch.equal(tensor, copy)
