@@ -8,8 +8,8 @@
 ``NAME`` or ``NAME:OPTION=VALUE,...`` (values read as JSON, else as text) over the example's
 trainer options (``examples/amazon_titles.toml``). Three more: ``loss_chunk=N``, the chunked
 loss's positions per chunk; ``onednn_cache=N`` and ``ideep_cache=N``, the capacity of oneDNN's
-primitive cache and of ideep's computation cache (default: the local trainer's caps on CPU; each
-library's own default is 1024). Reported per variant: peak RSS
+primitive cache and of ideep's computation cache (default: the local trainer's caps on CPU; the
+libraries' own defaults are 1,024, ideep's 1 on ARM). Reported per variant: peak RSS
 (``os.wait4``), training seconds and the loss of every logged step, so that variants meant to
 compute the same thing can be compared.
 """

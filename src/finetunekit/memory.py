@@ -19,18 +19,20 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import platform
 from typing import Any
 
 #: The caches of compiled kernels that PyTorch's bfloat16 matmuls fill on CPUs with AVX512-BF16/AMX,
 #: one entry per shape: name -> (the environment variables that size it, the first set one
 #: winning; the capacity the local trainer sets when none is). oneDNN keeps compiled primitives
 #: (its default: 1,024); ideep, PyTorch's layer over oneDNN, keeps its own computations with their
-#: buffers (default 1,024 too). Training on pieces of ever-changing shapes kept filling both epoch
-#: after epoch: 64 each took the example's training peak to 0.90x (oneDNN's) and then to 0.84x
-#: (ideep's), and what stayed in use after training from 0.49 to 0.20 GB (docs/benchmarks.md).
+#: buffers, per thread (default 1,024 on x86; on ARM its default is 1, so it is left alone there).
+#: Training on pieces of ever-changing shapes kept filling both epoch after epoch: 64 each took the
+#: example's two-epoch training peak to 0.90x (oneDNN's) and then 0.88x (ideep's), and what stayed
+#: in use after training from 0.49 to 0.20 GB (docs/benchmarks.md).
 PRIMITIVE_CACHES: dict[str, tuple[tuple[str, ...], int]] = {
     "oneDNN": (("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY"), 64),
-    "ideep": (("LRU_CACHE_CAPACITY",), 64),
+    **({} if platform.machine().lower() in ("aarch64", "arm64") else {"ideep": (("LRU_CACHE_CAPACITY",), 64)}),
 }
 
 
@@ -65,8 +67,8 @@ def collect_and_release() -> None:
 def cap_primitive_caches() -> None:
     """Cap each of :data:`PRIMITIVE_CACHES` at its capacity there, unless the environment sizes it.
 
-    oneDNN and ideep read their variable once, at their first computation in the process, so this
-    holds only when called before then."""
+    oneDNN reads its variable once, at its first computation in the process, and ideep at its first
+    in each thread, so this holds only when called before then."""
     for variables, capacity in PRIMITIVE_CACHES.values():
         if not any(os.environ.get(name) for name in variables):
             os.environ[variables[0]] = str(capacity)

@@ -9,16 +9,18 @@ cached runs the frozen layers as usual and fills the cache. From the second epoc
 pass starts at the first trained layer. The cache holds at most ``max_bytes``; beyond that, rows
 are computed every time. Not used with packing (a packed row's attention depends on its position
 ids). Gradient checkpointing then recomputes the trained layers only (non-reentrant checkpoints need
-no gradients through the frozen layers' output). After each batch the cache drops the frozen
-layers' memory-mapped weights from resident memory (:mod:`.file_pages`): the kernel maps them back
-from its page cache when the frozen layers run again (a batch the cache cannot answer) or a
-checkpoint reads them, so they take memory only while they are used.
+no gradients through the frozen layers' output). After every forward pass the cache drops the
+frozen layers' memory-mapped weights from the process's resident memory (:mod:`.file_pages`): the
+kernel maps them back from its page cache when the frozen layers run again (a batch the cache
+cannot answer) or a checkpoint reads them, so they are resident only while they are used.
 """
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any, Iterator
+
+from finetunekit.backends.local.file_pages import drop_file_pages
 
 #: The most memory the cache takes (hidden states of the training examples): 1 GiB.
 DEFAULT_MAX_BYTES = 1 << 30
@@ -31,7 +33,7 @@ class FrozenLayerCache:
         self.layers = layers
         self.frozen = frozen
         self.max_bytes = max_bytes
-        self.dropped_bytes = 0  #: the most bytes of frozen weights one drop from resident memory covered
+        self.dropped_bytes = 0  #: the most resident bytes of frozen weights one drop released
         self.store: dict[tuple[int, ...], Any] = {}
         self.bytes = 0
         self.hits = 0  #: batches answered from the cache
@@ -91,13 +93,11 @@ class FrozenLayerCache:
                 if key not in self.store and self.bytes + size <= self.max_bytes:
                     self.store[key] = value.clone()
                     self.bytes += size
-        self._drop_frozen_weight_pages()  # not needed again before the next batch the cache cannot answer
+        self._drop_frozen_weight_pages()  # not read again before the next pass the cache cannot answer
         return hidden_states
 
     def _drop_frozen_weight_pages(self) -> None:
         """Drop the frozen weights' memory-mapped pages from resident memory until they are read again."""
-        from finetunekit.backends.local.file_pages import drop_file_pages
-
         weights = (p for layer in self.layers[: self.frozen] for p in layer.parameters())
         self.dropped_bytes = max(self.dropped_bytes, drop_file_pages(weights))
 

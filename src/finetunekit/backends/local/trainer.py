@@ -218,7 +218,7 @@ class LocalTrainer(Trainer):
 
         where = process_device(device)  # each process its own GPU
         if device == "cpu":
-            memory.cap_primitive_caches()  # before the first matmul, when oneDNN and ideep read them
+            memory.cap_primitive_caches()  # before the first matmul: oneDNN and ideep read them at their first use
         model = self._prepare_model(load_causal_lm(resolved, device=where, allow_hub=o.allow_hub, **o.loading_kwargs(where)))
         checkpoints = run / "checkpoints"
         metrics_path = run / "metrics.csv"
@@ -286,7 +286,7 @@ class LocalTrainer(Trainer):
             "data": report.as_dict(),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             # forward passes whose frozen layers ran (misses) or came from the cache (hits)
-            # (and the most bytes of frozen weights it dropped from resident memory at once)
+            # (and the most resident bytes of frozen weights one drop released)
             "frozen_layer_cache": {"hits": frozen_cache.hits, "misses": frozen_cache.misses,
                                    "dropped_bytes": frozen_cache.dropped_bytes} if frozen_cache else None,
         }
