@@ -2,8 +2,8 @@
 
 By default it runs offline on the AmazonTitles sample shipped with finetunekit, fine-tunes the
 bundled SmolLM2-135M-Instruct (every weight of its top 10 layers) on this machine, evaluates the
-base and the fine-tuned model on three eval sets and prints the summary table (8 min 16 s on a
-quiet 2-core CPU, fresh model cache; docs/benchmarks.md)::
+base and the fine-tuned model on three eval sets and prints the summary table (8–9.5 min on a
+quiet 2-core CPU, fresh model cache, peak RSS 1.91 GiB; docs/benchmarks.md)::
 
     python examples/amazon_titles.py
     python examples/amazon_titles.py --data trn.json.gz            # the real corpus
