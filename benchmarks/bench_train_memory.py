@@ -54,6 +54,7 @@ def child(opts: argparse.Namespace) -> None:
         from finetunekit.backends.local import loss
 
         loss.DEFAULT_CHUNK = int(overrides.pop("loss_chunk"))
+    # the variables named here, not from finetunekit.memory, so that an older src/ (PYTHONPATH) runs too
     for option, variable in (("onednn_cache", "ONEDNN_PRIMITIVE_CACHE_CAPACITY"), ("ideep_cache", "LRU_CACHE_CAPACITY")):
         if option in overrides:  # read at the cache's first computation, which is still to come
             os.environ[variable] = str(int(overrides.pop(option)))

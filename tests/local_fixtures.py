@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import mmap
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,16 @@ CHAT_QUESTIONS = [
     "Describe it.",
     "Give me a description of The Old Man and the Sea from Amazon.",
 ]
+
+
+def resident_pages(tensor) -> int:
+    """How many of the whole pages inside a CPU ``tensor``'s memory are resident (Linux's pagemap, bit 63)."""
+    import numpy as np
+
+    page = mmap.PAGESIZE
+    start = -(-tensor.data_ptr() // page)
+    count = max(0, (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // page - start)
+    with open("/proc/self/pagemap", "rb") as pagemap:
+        pagemap.seek(start * 8)
+        entries = np.frombuffer(pagemap.read(count * 8), dtype=np.uint64)
+    return int(((entries >> np.uint64(63)) & np.uint64(1)).sum())

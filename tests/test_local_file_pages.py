@@ -9,23 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
-np = pytest.importorskip("numpy")
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/pagemap is Linux's")
 
 from finetunekit.backends.local.file_pages import drop_file_pages
+from local_fixtures import resident_pages
 
 PAGE = mmap.PAGESIZE
-
-
-def resident_pages(tensor) -> int:
-    """How many of the whole pages inside ``tensor`` are resident (pagemap bit 63)."""
-    start = -(-tensor.data_ptr() // PAGE)
-    count = max(0, (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // PAGE - start)
-    with open("/proc/self/pagemap", "rb") as pagemap:
-        pagemap.seek(start * 8)
-        entries = np.frombuffer(pagemap.read(count * 8), dtype=np.uint64)
-    return int(((entries >> np.uint64(63)) & np.uint64(1)).sum())
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from finetunekit.errors import ConfigError
 from finetunekit.registry import get_trainer
-from local_fixtures import ITEM_EXAMPLES as EXAMPLES, fast_training_options, read_csv, tiny_model_for_module
+from local_fixtures import ITEM_EXAMPLES as EXAMPLES, fast_training_options, read_csv, resident_pages, tiny_model_for_module
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -104,7 +104,6 @@ def test_the_frozen_layer_cache_gives_the_uncached_loss_and_gradients(three_laye
 def test_the_cache_drops_the_frozen_weights_from_resident_memory_after_every_pass(three_layer_model):
     from finetunekit.backends.local.freezing import decoder_layers, freeze_below_top_layers
     from finetunekit.backends.local.frozen_cache import FrozenLayerCache
-    from test_local_file_pages import resident_pages
 
     model = transformers.AutoModelForCausalLM.from_pretrained(three_layer_model)  # memory-mapped weights
     freeze_below_top_layers(model, 1)
