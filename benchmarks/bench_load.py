@@ -12,7 +12,10 @@ slows all of them alike), each command in its own process:
   floor       ``gzip -dc FILE > /dev/null``
   sequential  ``Dataset.load(FILE).clean().sample(500, seed=42)`` read by the sequential pass
               (today's loader; from --before-src if given, else this tree with the parallel scan off)
-  parallel    the same call, which on a big file uses the parallel scan (finetunekit.data.scan)
+  scan-python the same call through the parallel scan (finetunekit.data.scan) with every line on
+              the Python path: the loader before the compiled line kernel
+  parallel    the same call as a user makes it: the parallel scan with the compiled line kernel
+              (finetunekit.data.line_kernel, numba) taking the lines it can
   pandas      (--pandas) ``pandas.read_json(FILE, lines=True, nrows=PREFIX)`` + the same cleaning,
               on a prefix (the whole file needs ~13 GB), compared per row
 
@@ -71,10 +74,15 @@ def measure(command: list[str], stdout: int | None = subprocess.PIPE, env: dict[
 # ------------------------------------------------------------------ children
 
 
-def child_finetunekit(path: str, parallel: bool) -> dict:
+def child_finetunekit(path: str, parallel: bool, kernel: bool = True) -> dict:
     import resource
 
     from finetunekit.data import Dataset
+
+    if not kernel:
+        from finetunekit.data import kernel_scan
+
+        kernel_scan.kernel_plan = lambda plan: None  # every line on the Python path
 
     if not parallel:
         try:
@@ -131,8 +139,9 @@ def table(best: dict[str, dict], rows: int, prefix: int) -> str:
     ]
     labels = {
         "floor": "`gzip -dc FILE > /dev/null`",
-        "sequential": "before: sequential pass (today's loader)",
-        "parallel": "after: parallel scan",
+        "sequential": "sequential pass (small files, one CPU)",
+        "scan-python": "before: parallel scan, every line on the Python path",
+        "parallel": "after: parallel scan with the compiled line kernel",
         "pandas": f"pandas read_json + clean, first {prefix:,} rows (per row)",
     }
     for name, label in labels.items():
@@ -143,7 +152,7 @@ def table(best: dict[str, dict], rows: int, prefix: int) -> str:
         ratio = (r["wall_s"] / n) / (floor / rows)
         cpu_ratio = (r["cpu_s"] / n) / (floor_cpu / rows)
         rss = f"{r.get('own_peak_rss_mib', r['peak_rss_mib']):.0f}"
-        if name == "parallel":
+        if name in ("parallel", "scan-python"):
             workers = r.get("workers", 0)
             rss += f" + {workers} × {r['worker_peak_rss_mib']:.0f} (workers)"
         lines.append(
@@ -168,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "pandas":
             result = child_pandas(path, int(rest[0]))
         else:
-            result = child_finetunekit(path, parallel=kind == "parallel")
+            result = child_finetunekit(path, parallel=kind != "sequential", kernel=kind != "scan-python")
         print(json.dumps(result))
         return 0
 
@@ -183,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "floor": lambda: measure(["gzip", "-dc", str(path)], stdout=subprocess.DEVNULL),
         "sequential": lambda: measure([*me, "sequential", str(path)], env=before_env),
+        "scan-python": lambda: {**measure([*me, "scan-python", str(path)]), "workers": workers},
         "parallel": lambda: {**measure([*me, "parallel", str(path)]), "workers": workers},
     }
     rounds: list[dict[str, dict]] = []
@@ -196,20 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.pandas:
         best["pandas"] = measure([*me, "pandas", str(path), str(prefix)])
     same = all(
-        r["parallel"][key] == r["sequential"][key]
+        r[name][key] == r["sequential"][key]
         for r in rounds
+        for name in ("scan-python", "parallel")
         for key in ("rows", "rows_kept", "removed", "text_normalized", "lines_read", "sample_sha256")
     )
     print(f"file: {path} ({path.stat().st_size / 1e6:.0f} MB gzip, {rows:,} lines), {os.cpu_count()} CPUs, "
           f"{workers} workers, best of {args.repeats}")
     print(f"sequential: {best['sequential']}")
+    print(f"scan-python: {best['scan-python']}")
     print(f"parallel: {best['parallel']}")
     print(f"same sample and clean report in every round: {same}")
     print("per round (× gzip -dc): " + "; ".join(
-        f"sequential {r['sequential']['wall_s'] / r['floor']['wall_s']:.2f}, parallel {r['parallel']['wall_s'] / r['floor']['wall_s']:.2f}"
+        f"sequential {r['sequential']['wall_s'] / r['floor']['wall_s']:.2f}, scan-python "
+        f"{r['scan-python']['wall_s'] / r['floor']['wall_s']:.2f}, parallel {r['parallel']['wall_s'] / r['floor']['wall_s']:.2f}"
         for r in rounds
     ))
     print(table(best, rows, prefix))
+    before = best["scan-python"]
+    print(f"compiled line kernel vs the Python path, same scan: wall {before['wall_s'] / best['parallel']['wall_s']:.2f}× "
+          f"faster, CPU {before['cpu_s'] / best['parallel']['cpu_s']:.2f}× less")
     ours = best["parallel"]
     total_rss = ours["own_peak_rss_mib"] + workers * ours["worker_peak_rss_mib"]
     cores = (workers or 0) + 1

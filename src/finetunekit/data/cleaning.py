@@ -138,6 +138,16 @@ class Cleaner:
         self._junk_pattern = _any_of(patterns) if patterns else None
         self._remove = _any_of(list(options.remove_patterns)) if options.remove_patterns else None
 
+    @property
+    def junk_max_length(self) -> int:
+        """The longest content the exact junk contents could equal (0: none configured)."""
+        return self._junk_max_length
+
+    @property
+    def has_patterns(self) -> bool:
+        """Whether junk or remove patterns (regular expressions) are configured."""
+        return self._junk_pattern is not None or self._remove is not None
+
     def apply(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Yield the cleaned rows that pass every rule (new dicts; the input is not modified)."""
         report = self.report
@@ -203,6 +213,12 @@ class Cleaner:
             return "duplicate_title"
         self._seen_titles.add(key)
         return None
+
+    def first_seen(self, keys: list[str | None]) -> list[int]:
+        """The indexes of ``keys`` that :meth:`duplicate` would let through, in order (and remembers them)."""
+        seen = self._seen_titles
+        remember = seen.add
+        return [i for i, key in enumerate(keys) if key is None or not (key in seen or remember(key))]
 
     def _is_junk(self, content: str) -> bool:
         if len(content) <= self._junk_max_length and content.casefold() in self._junk_exact:

@@ -263,7 +263,7 @@ class Dataset:
             return None
         from finetunekit.data import scan
 
-        workers = scan.choose_workers(self._scan.path)
+        workers = scan.choose_workers(self._scan.path, self._scan)
         if workers is None:
             return None
         try:

@@ -52,7 +52,11 @@ class SequentialPassNeeded(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class ScanPlan:
-    """What ``Dataset.load(path, columns=..., on_error=...)`` and an optional ``clean(...)`` ask for."""
+    """What ``Dataset.load(path, columns=..., on_error=...)`` and an optional ``clean(...)`` ask for.
+
+    ``compiled=False`` keeps every line on the Python path (the compiled line kernel is used only
+    where it gives the same result; this switch is for measuring and testing it).
+    """
 
     path: Path
     columns: dict[str, str] | None = None
@@ -60,6 +64,7 @@ class ScanPlan:
     progress: bool | None = False
     clean: CleanOptions | None = None
     chunk_bytes: int = CHUNK_BYTES
+    compiled: bool = True
 
     def load_report(self) -> LoadReport:
         """An empty report for this source, as the sequential pass starts it."""
@@ -77,6 +82,7 @@ class ChunkResult:
     line_numbers: array
     lines: int = 0
     failed: bool = False
+    first_removed: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class ChunkLines:
@@ -100,13 +106,46 @@ class ChunkLines:
 def scan_chunk(plan: ScanPlan, data: bytes, first_line: int) -> ChunkResult:
     """Parse, map and clean one chunk whose first line is ``first_line``; keep the survivors' keys.
 
-    With ``on_error="raise"`` a bad record makes the result ``failed`` (the caller parses the
-    chunk again with :func:`raise_chunk_error` to raise the error itself).
+    The compiled line kernel takes the lines it can (when numba is installed and the plan allows
+    it, see :mod:`~finetunekit.data.kernel_scan`); the Python path takes the rest. With
+    ``on_error="raise"`` a bad record makes the result ``failed`` (the caller parses the chunk again
+    with :func:`raise_chunk_error` to raise the error itself).
     """
+    if plan.compiled:
+        from finetunekit.data.kernel_scan import kernel_plan, scan_with_kernel
+
+        settings = kernel_plan(plan)
+        if settings is not None:
+            return scan_with_kernel(plan, settings, data, first_line)
+    result = scan_lines(plan, ChunkLines(data, first_line))
+    result.lines = data.count(b"\n") + (bool(data) and not data.endswith(b"\n"))
+    return result
+
+
+class PickedLines:
+    """Some lines of a chunk, by index (``starts``: every line's start offset), numbered and
+    located as :class:`ChunkLines` gives them."""
+
+    def __init__(self, data: bytes, first_line: int, starts: Any, picked: Any) -> None:
+        self.data, self.first_line, self.starts, self.picked = data, first_line, starts, picked
+        self.line_no = first_line - 1
+        self.start = 0
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        data = self.data
+        for index in self.picked:
+            self.line_no = self.first_line + index
+            self.start = start = int(self.starts[index])
+            end = data.find(b"\n", start)
+            yield self.line_no, data[start:] if end < 0 else data[start : end + 1]
+
+
+def scan_lines(plan: ScanPlan, lines: ChunkLines | PickedLines) -> ChunkResult:
+    """The Python path over ``lines``: parse, map and clean them; keep the survivors' keys and where
+    each rule first removed a row (``result.lines`` is left to the caller)."""
     load, clean = plan.load_report(), CleanReport()
     cleaner = Cleaner(plan.clean, clean) if plan.clean is not None else None
     result = ChunkResult(load, clean, [], array("q"), array("q"))
-    lines = ChunkLines(data, first_line)
     rows = map_columns(records_from_lines(plan.path, lines, load), plan.columns, load, str(plan.path), fresh=True)
     keys, starts, numbers = result.keys.append, result.starts.append, result.line_numbers.append
     try:
@@ -117,6 +156,7 @@ def scan_chunk(plan: ScanPlan, data: bytes, first_line: int) -> ChunkResult:
                 cleaned = cleaner.normalize(row)
                 rule = cleaner.rule_broken(cleaned)
                 if rule is not None:
+                    result.first_removed.setdefault(rule, lines.line_no)
                     clean.remove(rule)
                     continue
                 key = cleaner.title_key(cleaned)
@@ -125,7 +165,6 @@ def scan_chunk(plan: ScanPlan, data: bytes, first_line: int) -> ChunkResult:
             numbers(lines.line_no)
     except DataError:
         result.failed = True
-    result.lines = lines.line_no - first_line + 1
     return result
 
 
@@ -157,7 +196,7 @@ def scan_sample(plan: ScanPlan, n: int, seed: int, *, workers: int) -> tuple[lis
             survivors = range(len(result.keys))
             if clean is not None and keeper is not None:
                 _merge_clean(clean, result.clean)
-                survivors = [i for i, key in enumerate(result.keys) if keeper.duplicate(key) is None]
+                survivors = keeper.first_seen(result.keys)
                 duplicates = len(result.keys) - len(survivors)
                 if duplicates:
                     clean.removed["duplicate_title"] = clean.removed.get("duplicate_title", 0) + duplicates
@@ -211,6 +250,10 @@ def _scanned_chunks(plan: ScanPlan, workers: int) -> Iterator[Scanned]:
     The workers are forked (so a caller's script needs no ``if __name__ == "__main__"`` guard), all
     of them before the reader thread starts.
     """
+    if plan.compiled:
+        from finetunekit.data.kernel_scan import warm_up
+
+        warm_up(plan)  # before the workers are forked, so that they inherit the compiled kernel
     if workers <= 0:
         with _chunks(plan) as chunks:
             yield ((data, first, scan_chunk(plan, data, first)) for data, first in chunks)
@@ -236,17 +279,17 @@ def _in_order(plan: ScanPlan, pool: Any, chunks: Iterator[tuple[bytes, int]], wi
     pending: collections.deque[tuple[bytes, int, Any]] = collections.deque()
     waiting = 0
     for data, first in chunks:
-        if waiting < window:
+        while pending and (len(pending) > 2 * window or _done(pending[0][2])):
+            done_data, done_first, result = pending.popleft()
+            if not isinstance(result, ChunkResult):
+                waiting -= 1
+                result = result.result()
+            yield done_data, done_first, result
+        if waiting < window:  # counted after taking the finished ones, so that no worker sits idle
             pending.append((data, first, pool.submit(_scan_in_worker, data, first)))
             waiting += 1
         else:
             pending.append((data, first, scan_chunk(plan, data, first)))
-        while pending and (len(pending) > 2 * window or _done(pending[0][2])):
-            data, first, result = pending.popleft()
-            if not isinstance(result, ChunkResult):
-                waiting -= 1
-                result = result.result()
-            yield data, first, result
     while pending:
         data, first, result = pending.popleft()
         yield data, first, result if isinstance(result, ChunkResult) else result.result()
@@ -330,9 +373,10 @@ def _read_whole_lines(stream: io.BufferedIOBase | Any, size: int) -> bytes:
     return data
 
 
-def choose_workers(path: Path) -> int | None:
-    """The worker processes worth starting to scan ``path`` here, or ``None``: the sequential pass is
-    as fast (a small file, or a single CPU)."""
+def choose_workers(path: Path, plan: ScanPlan | None = None) -> int | None:
+    """The worker processes worth starting to scan ``path`` here (0: this process alone), or
+    ``None``: the sequential pass is as fast (a small file; or one CPU, or no fork, unless ``plan``
+    can use the compiled line kernel, which beats the sequential pass even in one process)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -341,9 +385,17 @@ def choose_workers(path: Path) -> int | None:
         size = os.path.getsize(path)
     except OSError:
         return None  # the sequential pass raises the error
-    if cpus < 2 or size < MIN_FILE_BYTES or "fork" not in _start_methods():
+    if size < MIN_FILE_BYTES:
         return None
+    if cpus < 2 or "fork" not in _start_methods():
+        return 0 if plan is not None and _uses_kernel(plan) else None
     return min(cpus - 1, MAX_WORKERS)  # this process scans chunks too, when the workers are busy
+
+
+def _uses_kernel(plan: ScanPlan) -> bool:
+    from finetunekit.data.kernel_scan import kernel_plan
+
+    return plan.compiled and kernel_plan(plan) is not None
 
 
 def _start_methods() -> list[str]:

@@ -1,0 +1,184 @@
+"""A chunk's scan through the compiled line kernel, with the Python path for the lines it leaves.
+
+:func:`scan_with_kernel` gives the :class:`~finetunekit.data.scan.ChunkResult` that
+:func:`~finetunekit.data.scan.scan_lines` gives for the whole chunk: the kernel
+(:mod:`~finetunekit.data.line_kernel`) reads every line, keeps or removes the lines it can judge
+exactly, and the Python path reads the others; counts are added, the survivors merged in line order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from array import array
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from finetunekit.data.cleaning import Cleaner
+from finetunekit.data.reports import CleanReport
+from finetunekit.data.rows import ROW_ID_FIELD
+
+if TYPE_CHECKING:
+    from finetunekit.data.scan import ChunkResult, ScanPlan
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelPlan:
+    """The cleaning options as the kernel reads them."""
+
+    fields: np.ndarray  # the field names the rules read, joined (UTF-8 bytes)
+    field_ends: np.ndarray
+    required: np.ndarray  # per field: 1 if required
+    title: int  # index into the fields, -1: none
+    content: int
+    min_length: int
+    junk_max: int
+    keys_wanted: bool
+
+
+def kernel_plan(plan: ScanPlan) -> KernelPlan | None:
+    """How the kernel reads ``plan``'s rules, or ``None`` where it cannot give the same result:
+    no cleaning, renamed columns, junk or remove patterns (they need the text in Python), a field
+    name that is not plain printable ASCII, or numba not installed."""
+    options = plan.clean
+    if options is None or plan.columns is not None or _line_kernel() is None:
+        return None
+    cleaner = Cleaner(options, CleanReport())
+    names = list(dict.fromkeys([*options.required, options.title_field, options.content_field]))
+    if cleaner.has_patterns or ROW_ID_FIELD in names or not all(map(_plain_name, names)):
+        return None
+    encoded = [name.encode("ascii") for name in names]
+    return KernelPlan(
+        fields=np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8),
+        field_ends=np.cumsum([len(name) for name in encoded], dtype=np.int64),
+        required=np.array([name in options.required for name in names], dtype=np.uint8),
+        title=names.index(options.title_field),
+        content=names.index(options.content_field),
+        min_length=options.min_content_length,
+        junk_max=cleaner.junk_max_length,
+        keys_wanted=options.drop_duplicate_titles,
+    )
+
+
+def scan_with_kernel(plan: ScanPlan, settings: KernelPlan, data: bytes, first_line: int) -> ChunkResult:
+    """``scan_lines`` over the whole chunk, the kernel taking the lines it can."""
+    from finetunekit.data.scan import PickedLines, scan_lines
+
+    line_kernel = _line_kernel()
+    lines, starts, fates, changed, no_key, blob = _run_kernel(settings, data)
+    result = scan_lines(plan, PickedLines(data, first_line, starts, np.flatnonzero(fates == line_kernel.PYTHON).tolist()))
+    result.lines = lines
+    compiled = lines - int(np.count_nonzero(fates == line_kernel.PYTHON))
+    result.load.rows += compiled
+    clean = result.clean
+    clean.rows_in += compiled
+    clean.text_normalized += int(np.count_nonzero(changed))
+    _add_removed(result, fates, first_line)
+    kept = np.flatnonzero(fates == line_kernel.KEPT)
+    if settings.keys_wanted:
+        keys: list[str | None] = blob.decode("utf-8").split("\n")[:-1]
+        for index in np.flatnonzero(no_key[kept]).tolist():
+            keys[index] = None
+    else:
+        keys = [None] * len(kept)
+    _merge_survivors(result, keys, kept, starts[kept], first_line)
+    return result
+
+
+def kernel_fates(settings: KernelPlan, data: bytes) -> np.ndarray:
+    """Each line's fate as the kernel judges it (``line_kernel.PYTHON``: left to the Python path)."""
+    return _run_kernel(settings, data)[2]
+
+
+def _run_kernel(settings: KernelPlan, data: bytes) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bytes]:
+    """The kernel over ``data``: lines, and per line its start, fate, changed and no-key flags; the keys' bytes."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    lines_max = len(newlines) + 1
+    starts = np.empty(lines_max, dtype=np.int64)
+    fates = np.empty(lines_max, dtype=np.uint8)
+    changed = np.empty(lines_max, dtype=np.uint8)
+    no_key = np.empty(lines_max, dtype=np.uint8)
+    blob = np.empty(len(data) + 1, dtype=np.uint8)
+    names, name_ends, codes = _entities()
+    lines, used = _line_kernel().scan(
+        buf, newlines, settings.fields, settings.field_ends, settings.required,
+        settings.title, settings.content, settings.min_length, settings.junk_max, settings.keys_wanted,
+        names, name_ends, codes, starts, fates, changed, no_key, blob,
+    )  # fmt: skip
+    return lines, starts[:lines], fates[:lines], changed[:lines], no_key[:lines], bytes(blob[:used])
+
+
+def _add_removed(result: ChunkResult, fates: np.ndarray, first_line: int) -> None:
+    """Add the kernel's removals to the Python path's, each rule in the order of its first removal."""
+    line_kernel = _line_kernel()
+    first = dict(result.first_removed)
+    counts = dict(result.clean.removed)
+    for rule, fate in (("missing_required", line_kernel.MISSING_REQUIRED), ("too_short", line_kernel.TOO_SHORT)):
+        hits = fates == fate
+        count = int(np.count_nonzero(hits))
+        if count:
+            line = first_line + int(np.argmax(hits))
+            first[rule] = min(first.get(rule, line), line)
+            counts[rule] = counts.get(rule, 0) + count
+    result.first_removed = first
+    result.clean.removed = {rule: counts[rule] for rule in sorted(counts, key=first.__getitem__)}
+
+
+def _merge_survivors(result: ChunkResult, keys: list[str | None], kept: np.ndarray, starts: np.ndarray, first_line: int) -> None:
+    """The kernel's survivors and the Python path's, in line order, into ``result``."""
+    numbers = kept + first_line
+    if result.keys:
+        python_numbers = np.frombuffer(result.line_numbers, dtype=np.int64)
+        order = np.argsort(np.concatenate([numbers, python_numbers]), kind="stable")
+        every_key = keys + result.keys
+        keys = [every_key[i] for i in order.tolist()]
+        starts = np.concatenate([starts, np.frombuffer(result.starts, dtype=np.int64)])[order]
+        numbers = np.concatenate([numbers, python_numbers])[order]
+    result.keys = keys
+    result.starts = _int_array(starts)
+    result.line_numbers = _int_array(numbers)
+
+
+def _int_array(values: np.ndarray) -> array:
+    out = array("q")
+    out.frombytes(values.astype(np.int64).tobytes())
+    return out
+
+
+def _plain_name(name: str) -> bool:
+    return name.isascii() and name.isprintable() and '"' not in name and "\\" not in name
+
+
+_ENTITIES: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def _entities() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    global _ENTITIES
+    if _ENTITIES is None:
+        _ENTITIES = _line_kernel().entity_table()
+    return _ENTITIES
+
+
+@functools.lru_cache(maxsize=1)
+def _line_kernel() -> Any:
+    """The kernel's module, or ``None`` when numba is not installed or fails here (then a warning
+    says so once, and every line takes the Python path: slower, same result)."""
+    try:
+        from finetunekit.data import line_kernel
+    except ImportError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - e.g. numba against a numpy it does not support
+        warnings.warn(f"the compiled line kernel is off ({type(exc).__name__}: {exc}); loading takes the Python path", stacklevel=2)
+        return None
+    return line_kernel
+
+
+def warm_up(plan: ScanPlan) -> None:
+    """Compile the kernel (or load it from numba's cache) now if ``plan`` will use it: a process
+    forked afterwards inherits it instead of compiling it again."""
+    settings = kernel_plan(plan) if plan.compiled else None
+    if settings is not None:
+        scan_with_kernel(plan, settings, b"{}\n", 1)
