@@ -11,6 +11,7 @@ slows all of them alike), each command in its own process:
 
   floor       ``gzip -dc FILE > /dev/null``
   sequential  ``Dataset.load(FILE).clean().sample(500, seed=42)`` read by the sequential pass
+              (``--amazon-rules``: ``clean(rules=[AMAZON_TITLES_CLEANING])``, as the example cleans)
               (today's loader; from --before-src if given, else this tree with the parallel scan off)
   scan-python the same call through the parallel scan (finetunekit.data.scan) with every line on
               the Python path: the loader before the compiled line kernel
@@ -74,7 +75,7 @@ def measure(command: list[str], stdout: int | None = subprocess.PIPE, env: dict[
 # ------------------------------------------------------------------ children
 
 
-def child_finetunekit(path: str, parallel: bool, kernel: bool = True) -> dict:
+def child_finetunekit(path: str, parallel: bool, kernel: bool = True, amazon_rules: bool = False) -> dict:
     import resource
 
     from finetunekit.data import Dataset
@@ -91,7 +92,13 @@ def child_finetunekit(path: str, parallel: bool, kernel: bool = True) -> dict:
             pass
         else:
             scan.MIN_FILE_BYTES = float("inf")  # the sequential pass, as before the scan existed
-    sample = Dataset.load(path, progress=False).clean().sample(SAMPLE, seed=SEED)
+    if amazon_rules:
+        from finetunekit.builtin.amazon import AMAZON_TITLES_CLEANING
+
+        cleaned = Dataset.load(path, progress=False).clean(rules=[AMAZON_TITLES_CLEANING])
+    else:
+        cleaned = Dataset.load(path, progress=False).clean()
+    sample = cleaned.sample(SAMPLE, seed=SEED)
     rows = sample.records()
     report, load = sample.clean_report, sample.load_report
     digest = __import__("hashlib").sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
@@ -169,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="rounds (best of)")
     parser.add_argument("--before-src", type=Path, help="run 'sequential' from this src/ directory (e.g. a checkout of main)")
     parser.add_argument("--pandas", action="store_true", help="also measure pandas on a prefix")
+    parser.add_argument("--amazon-rules", action="store_true", help="clean(rules=[AMAZON_TITLES_CLEANING]) as the example does")
     parser.add_argument("--prefix", type=int, default=200_000, help="rows pandas reads (capped at --rows)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "pandas":
             result = child_pandas(path, int(rest[0]))
         else:
-            result = child_finetunekit(path, parallel=kind != "sequential", kernel=kind != "scan-python")
+            result = child_finetunekit(path, kind != "sequential", kind != "scan-python", amazon_rules=rest == ["amazon"])
         print(json.dumps(result))
         return 0
 
@@ -189,11 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     from finetunekit.data import scan
 
     workers = scan.choose_workers(path) or 0
+    rules = ["amazon"] if args.amazon_rules else []
     commands = {
         "floor": lambda: measure(["gzip", "-dc", str(path)], stdout=subprocess.DEVNULL),
-        "sequential": lambda: measure([*me, "sequential", str(path)], env=before_env),
-        "scan-python": lambda: {**measure([*me, "scan-python", str(path)]), "workers": workers},
-        "parallel": lambda: {**measure([*me, "parallel", str(path)]), "workers": workers},
+        "sequential": lambda: measure([*me, "sequential", str(path), *rules], env=before_env),
+        "scan-python": lambda: {**measure([*me, "scan-python", str(path), *rules]), "workers": workers},
+        "parallel": lambda: {**measure([*me, "parallel", str(path), *rules]), "workers": workers},
     }
     rounds: list[dict[str, dict]] = []
     for round_no in range(args.repeats):

@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import html
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from synthetic_catalog import generate_rows
 
 from finetunekit.builtin.amazon import AMAZON_TITLES_CLEANING
 from finetunekit.data import kernel_scan, line_kernel
-from finetunekit.data.cleaning import CleanOptions
+from finetunekit.data.cleaning import CleaningRules, CleanOptions
 from finetunekit.data.scan import ScanPlan, scan_chunk
 
 REAL_ROWS = Path("/work/shared/data/amazon_titles_real_1k.json.gz")
@@ -29,7 +30,18 @@ OPTIONS = {
     "keep duplicates": CleanOptions.build(drop_duplicate_titles=False, required=["title"]),
     "other fields": CleanOptions.build(required=["uid", "content"], title_field="uid", min_content_length=1),
     "nothing required": CleanOptions.build(required=[]),
+    "amazon rules": CleanOptions.build(rules=[AMAZON_TITLES_CLEANING], min_content_length=20),
+    "other patterns": CleanOptions.build(
+        junk_contents=[re.compile(r"x[x ]*"), re.compile(r'y"[a-z ]*', re.DOTALL)],
+        rules=[CleaningRules("marks", remove_patterns=(re.compile("\xa9[^ ]*"), re.compile('"[!]')))],
+    ),
 }
+
+
+#: The least share of lines the kernel judges itself, where patterns send more to the Python path: a
+#: fifth of the real rows carry the edition note the Amazon rules cut out, and a quarter an escaped
+#: quote, which "other patterns" guards.
+MIN_SHARE = {"amazon rules": 0.6, "other patterns": 0.5}
 
 
 def plan(options: CleanOptions, **changes) -> ScanPlan:
@@ -66,14 +78,14 @@ def kernel_share(options: CleanOptions, data: bytes) -> float:
 def test_real_rows(name):
     data = gzip.decompress(REAL_ROWS.read_bytes())
     assert_same_result(OPTIONS[name], data, first_line=7)
-    assert kernel_share(OPTIONS[name], data) > 0.9
+    assert kernel_share(OPTIONS[name], data) > MIN_SHARE.get(name, 0.9)
 
 
 @pytest.mark.parametrize("name", list(OPTIONS))
 def test_generated_corpus(name):
     data = b"".join(json.dumps(row).encode() + b"\n" for row in generate_rows(3000, seed=11))
     assert_same_result(OPTIONS[name], data)
-    assert kernel_share(OPTIONS[name], data) > 0.9
+    assert kernel_share(OPTIONS[name], data) > MIN_SHARE.get(name, 0.9)
 
 
 # ------------------------------------------------------------------ any line
@@ -87,7 +99,9 @@ ENTITIES = (
     + ["&amp;rsquo;", "&amp;amp;", "&amp;#39;", "&amp;nbsp;", "&amp;foo", "&& ", "& ", "&", "&amp; "]
 )
 RAW_PIECES = [" ", "  ", "   ", '\\"', "\\\\", "\\n", "\\u00e9", "\\ud800", "é", "\x7f", "\t", "Book by", "N/A"]
-TEXT = st.lists(st.sampled_from(WORDS + ENTITIES + RAW_PIECES), max_size=7).map("".join)
+PATTERN_PIECES = ["-", "--", "&#45;", "&amp;#45;", "&ndash;", "Text: ", "Text:  Eng", "Written by", "BOOK BY", "y", "xx", "!"]
+PATTERN_PIECES += ["-- This text refers to the Paperback edition.", "&copy;", "\xa9", "&#xA9;x"]
+TEXT = st.lists(st.sampled_from(WORDS + ENTITIES + RAW_PIECES + PATTERN_PIECES), max_size=7).map("".join)
 NUMBERS = ["0", "-0", "7", "-12", "1.5", "1e5", "1.5E-7", "2e+01", "01", "1.", "-", "1e400", "1e999", "1" * 30, "1" * 45, "--1"]
 SPACE = st.sampled_from(["", " ", "  ", "\t", "\r"])
 
@@ -173,7 +187,12 @@ def test_fold_table_follows_python():
 
 def test_plans_the_kernel_cannot_follow_stay_on_the_python_path(monkeypatch):
     assert kernel_scan.kernel_plan(plan(CleanOptions())) is not None
-    assert kernel_scan.kernel_plan(plan(CleanOptions.build(rules=[AMAZON_TITLES_CLEANING]))) is None  # patterns
+    assert kernel_scan.kernel_plan(plan(CleanOptions.build(rules=[AMAZON_TITLES_CLEANING]))) is not None
+    unbounded = CleanOptions.build(junk_contents=[re.compile(r"[a-z]+ by")])  # no literal start, no bound
+    assert kernel_scan.kernel_plan(plan(unbounded)) is None
+    for remove in (re.compile("--", re.IGNORECASE), re.compile(r"\s+--"), re.compile("a b")):
+        rules = CleaningRules("r", remove_patterns=(remove,))
+        assert kernel_scan.kernel_plan(plan(CleanOptions.build(rules=[rules]))) is None
     assert kernel_scan.kernel_plan(plan(CleanOptions(), columns={"title": "name"})) is None
     assert kernel_scan.kernel_plan(plan(None)) is None
     assert kernel_scan.kernel_plan(plan(CleanOptions.build(required=["tï"]))) is None
@@ -204,7 +223,7 @@ def test_one_cpu_scans_in_process_when_the_kernel_applies(tmp_path, monkeypatch)
     monkeypatch.setattr(scan, "MIN_FILE_BYTES", 0)
     monkeypatch.setattr(scan.os, "sched_getaffinity", lambda pid: {0})
     assert scan.choose_workers(path, plan(CleanOptions())) == 0
-    assert scan.choose_workers(path, plan(CleanOptions.build(rules=[AMAZON_TITLES_CLEANING]))) is None
+    assert scan.choose_workers(path, plan(CleanOptions(), columns={"title": "name"})) is None
     assert scan.choose_workers(path) is None
     calls = []
     real_scan_sample = scan.scan_sample

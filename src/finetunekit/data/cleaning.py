@@ -143,11 +143,6 @@ class Cleaner:
         """The longest content the exact junk contents could equal (0: none configured)."""
         return self._junk_max_length
 
-    @property
-    def has_patterns(self) -> bool:
-        """Whether junk or remove patterns (regular expressions) are configured."""
-        return self._junk_pattern is not None or self._remove is not None
-
     def apply(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Yield the cleaned rows that pass every rule (new dicts; the input is not modified)."""
         report = self.report

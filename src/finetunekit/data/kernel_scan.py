@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import warnings
 from array import array
 from typing import TYPE_CHECKING, Any
@@ -34,21 +35,37 @@ class KernelPlan:
     title: int  # index into the fields, -1: none
     content: int
     min_length: int
-    junk_max: int
+    junk_max: int  # contents this short go to the Python path (exact junk strings, bounded junk patterns)
     keys_wanted: bool
+    plain: np.ndarray  # per byte: 1 if normalisation copies it as it is (not a literal's first byte)
+    guard: np.ndarray  # per code point: 1 if a remove pattern's literal holds it
+    literals: np.ndarray  # the remove patterns' literal starts (UTF-8, joined)
+    literal_ends: np.ndarray
+    prefixes: np.ndarray  # the unbounded junk patterns' literal starts (UTF-8, joined)
+    prefix_ends: np.ndarray
 
 
 def kernel_plan(plan: ScanPlan) -> KernelPlan | None:
     """How the kernel reads ``plan``'s rules, or ``None`` where it cannot give the same result:
-    no cleaning, renamed columns, junk or remove patterns (they need the text in Python), a field
+    no cleaning, renamed columns, patterns it cannot bound (see :func:`pattern_guards`), a field
     name that is not plain printable ASCII, or numba not installed."""
     options = plan.clean
     if options is None or plan.columns is not None or _line_kernel() is None:
         return None
     cleaner = Cleaner(options, CleanReport())
     names = list(dict.fromkeys([*options.required, options.title_field, options.content_field]))
-    if cleaner.has_patterns or ROW_ID_FIELD in names or not all(map(_plain_name, names)):
+    junk_patterns = tuple(j for j in options.junk_contents if isinstance(j, re.Pattern))
+    guards = pattern_guards(options.remove_patterns, junk_patterns)
+    if guards is None or ROW_ID_FIELD in names or not all(map(_plain_name, names)):
         return None
+    guard = np.zeros(_line_kernel().CODE_LIMIT, dtype=np.uint8)
+    for char in "".join(guards.literals):
+        if ord(char) < len(guard):
+            guard[ord(char)] = 1
+    literals, literal_ends = _joined(guards.literals)
+    plain = _line_kernel().PLAIN_BYTES.copy()
+    plain[[literal.encode("utf-8")[0] for literal in guards.literals]] = 0
+    prefixes, prefix_ends = _joined(guards.prefixes)
     encoded = [name.encode("ascii") for name in names]
     return KernelPlan(
         fields=np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8),
@@ -57,9 +74,83 @@ def kernel_plan(plan: ScanPlan) -> KernelPlan | None:
         title=names.index(options.title_field),
         content=names.index(options.content_field),
         min_length=options.min_content_length,
-        junk_max=cleaner.junk_max_length,
+        junk_max=max(cleaner.junk_max_length, guards.junk_width),
         keys_wanted=options.drop_duplicate_titles,
+        plain=plain,
+        guard=guard,
+        literals=literals,
+        literal_ends=literal_ends,
+        prefixes=prefixes,
+        prefix_ends=prefix_ends,
     )
+
+
+def _joined(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``texts`` as the kernel reads them: their UTF-8 bytes joined, and each one's end offset."""
+    encoded = [text.encode("utf-8") for text in texts]
+    joined = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
+    return joined, np.cumsum([len(text) for text in encoded], dtype=np.int64)
+
+
+#: Junk patterns that can match a longer content than this need a literal prefix for the kernel.
+_JUNK_WIDTH_MAX = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class PatternGuards:
+    """What the kernel checks so that a line no pattern could touch needs no regular expression.
+
+    ``literals``: the literal each remove pattern's match starts with (a line with a top-level
+    string where one starts, or whose escapes or entities decode to one of their characters, goes
+    to the Python path); ``junk_width``: the longest content a bounded junk pattern can match
+    (contents as short go there too); ``prefixes``: the literal each unbounded junk pattern's match
+    starts with (a content that starts with one goes there)."""
+
+    literals: tuple[str, ...] = ()
+    junk_width: int = 0
+    prefixes: tuple[str, ...] = ()
+
+
+def pattern_guards(remove: tuple[re.Pattern[str], ...], junk: tuple[re.Pattern[str], ...]) -> PatternGuards | None:
+    """The guards for these patterns, or ``None`` where the kernel cannot bound them (a remove
+    pattern without a literal start, or with whitespace in it or ignoring case; an unbounded junk
+    pattern without a case-sensitive literal start)."""
+    literals, prefixes, width = [], [], 0
+    for pattern in remove:
+        literal = _literal_start(pattern)
+        if not literal or any(char.isspace() for char in literal):
+            return None
+        literals.append(literal)
+    for pattern in junk:
+        longest = _parse(pattern).getwidth()[1]
+        if longest <= _JUNK_WIDTH_MAX:
+            width = max(width, longest)
+            continue
+        prefix = _literal_start(pattern)
+        if not prefix:
+            return None
+        prefixes.append(prefix)
+    return PatternGuards(tuple(literals), width, tuple(prefixes))
+
+
+def _literal_start(pattern: re.Pattern[str]) -> str:
+    """The characters every match of ``pattern`` starts with ("" if none are certain, or if it ignores case)."""
+    if pattern.flags & re.IGNORECASE:
+        return ""
+    chars = []
+    for op, value in _parse(pattern):
+        if str(op) != "LITERAL":
+            break
+        chars.append(chr(value))
+    return "".join(chars)
+
+
+def _parse(pattern: re.Pattern[str]) -> Any:
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_parse  # type: ignore[no-redef]
+    return sre_parse.parse(pattern.pattern, pattern.flags)
 
 
 def scan_with_kernel(plan: ScanPlan, settings: KernelPlan, data: bytes, first_line: int) -> ChunkResult:
@@ -106,7 +197,8 @@ def _run_kernel(settings: KernelPlan, data: bytes) -> tuple[int, np.ndarray, np.
     lines, used = _line_kernel().scan(
         buf, newlines, settings.fields, settings.field_ends, settings.required,
         settings.title, settings.content, settings.min_length, settings.junk_max, settings.keys_wanted,
-        names, name_ends, codes, starts, fates, changed, no_key, blob,
+        names, name_ends, codes, settings.plain, settings.guard, settings.literals, settings.literal_ends,
+        settings.prefixes, settings.prefix_ends, starts, fates, changed, no_key, blob,
     )  # fmt: skip
     return lines, starts[:lines], fates[:lines], changed[:lines], no_key[:lines], bytes(blob[:used])
 

@@ -6,7 +6,8 @@ applies the cleaning rules that need no memory of other rows. It takes on only w
 exactly and hands every other line to the Python path (:func:`~finetunekit.data.scan.scan_chunk`'s
 own code): a line with a byte outside printable ASCII, an escape other than ``\\"``, a duplicate
 key, an entity outside a short table (or one whose ``&`` a second unescaping pass could read),
-a number ``orjson`` might refuse, a blank or broken line. Those lines keep their exact errors and
+a number ``orjson`` might refuse, a blank or broken line, a string a cleaning pattern could touch
+(see :func:`~finetunekit.data.kernel_scan.pattern_guards`). Those lines keep their exact errors and
 counts; the compiled lines give the same counts and title keys by construction, which the tests
 check against the Python path line by line.
 """
@@ -96,11 +97,13 @@ PLAIN_BYTES = _byte_table((33, 126), but=b'"\\&')
 
 jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
+
 @numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 def skip_ws(buf: Any, i: int, end: int) -> int:
     while i < end and (buf[i] == 32 or buf[i] == 9 or buf[i] == 13):
         i += 1
     return i
+
 
 @jit
 def skip_string(buf: Any, i: int, end: int) -> int:
@@ -123,6 +126,7 @@ def skip_string(buf: Any, i: int, end: int) -> int:
             return -1
         i += 1
     return -1
+
 
 @jit
 def skip_number(buf: Any, i: int, end: int) -> int:
@@ -155,6 +159,7 @@ def skip_number(buf: Any, i: int, end: int) -> int:
         return -1
     return i
 
+
 @jit
 def skip_literal(buf: Any, i: int, end: int) -> int:
     c = buf[i]
@@ -170,6 +175,7 @@ def skip_literal(buf: Any, i: int, end: int) -> int:
         return i + 4
     return -1
 
+
 @jit
 def skip_scalar(buf: Any, i: int, end: int) -> int:
     c = buf[i]
@@ -180,6 +186,7 @@ def skip_scalar(buf: Any, i: int, end: int) -> int:
     if c == 116 or c == 102 or c == 110:
         return skip_literal(buf, i, end)
     return -1
+
 
 @jit
 def skip_key(buf: Any, i: int, end: int) -> int:
@@ -260,6 +267,26 @@ def skip_value(buf: Any, i: int, end: int, stack: Any) -> int:
                     return -1
             break
 
+
+@jit
+def entry_at(buf: Any, at: int, end: int, joined: Any, ends: Any, length: int) -> int:
+    """The index of the first of the joined entries (``ends``: their end offsets) that ``buf[at:end]``
+    starts with, counting only entries ``length`` bytes long unless ``length`` is -1; -1 if none."""
+    previous = 0
+    for k in range(ends.shape[0]):
+        n = ends[k] - previous
+        if (length < 0 or n == length) and at + n <= end:
+            same = True
+            for m in range(n):
+                if buf[at + m] != joined[previous + m]:
+                    same = False
+                    break
+            if same:
+                return k
+        previous = ends[k]
+    return -1
+
+
 @jit
 def entity(buf: Any, i: int, end: int, names: Any, name_ends: Any, codes: Any) -> tuple[int, int]:
     """``i`` at ``&``: ``(code point, index after the entity)``; code -1: a literal ``&`` that
@@ -307,24 +334,24 @@ def entity(buf: Any, i: int, end: int, names: Any, name_ends: Any, codes: Any) -
             return -2, j
     if j >= end or buf[j] != 59:
         return -2, j
-    n = j - start
-    previous = 0
-    for k in range(name_ends.shape[0]):
-        if name_ends[k] - previous == n:
-            same = True
-            for m in range(n):
-                if names[previous + m] != buf[start + m]:
-                    same = False
-                    break
-            if same:
-                return codes[k], j + 1
-        previous = name_ends[k]
+    k = entry_at(buf, start, j, names, name_ends, j - start)
+    if k >= 0:
+        return codes[k], j + 1
     return -2, j
 
+
 @jit
-def normalize(buf: Any, i: int, end: int, out: Any, o: int, lower: bool, names: Any, name_ends: Any, codes: Any) -> tuple[int, int, int, int]:
+def normalize(
+    buf: Any, i: int, end: int, out: Any, o: int, emit: bool, lower: bool, plain: Any, guard: Any,
+    literals: Any, literal_ends: Any, names: Any, name_ends: Any, codes: Any,
+) -> tuple[int, int, int, int]:
     """``i`` at a top-level string's opening quote: ``(index after it, characters, bytes written at
-    out[o:], changed)`` for its normalised text (lower-cased when ``lower``); index -1: not for the kernel."""
+    out[o:], changed)`` for its normalised text, written out only when ``emit`` (lower-cased when
+    ``lower``); index -1: not for the kernel, e.g. where a remove pattern could match: one of
+    ``literals`` starts there, or an escape or entity decodes to a character ``guard`` marks.
+
+    ``plain``: the bytes copied as they are (:data:`PLAIN_BYTES` less the literals' first bytes).
+    """
     i += 1
     chars = 0
     start = o
@@ -332,12 +359,12 @@ def normalize(buf: Any, i: int, end: int, out: Any, o: int, lower: bool, names: 
     changed = 0
     ampersand = -1  # >= 0 once an "&" is written, until a space follows it
     while i < end:
-        if not pending and ampersand < 0 and not lower:
+        if not pending and ampersand < 0 and not emit:
             # the common run, only counted: plain characters and single inner spaces
             run = i
             while i < end:
                 c = buf[i]
-                if not PLAIN_BYTES[c] and not (c == 32 and (o > start or i > run) and i + 1 < end and PLAIN_BYTES[buf[i + 1]]):
+                if not plain[c] and not (c == 32 and (o > start or i > run) and i + 1 < end and plain[buf[i + 1]]):
                     break
                 i += 1
             o += i - run
@@ -348,11 +375,11 @@ def normalize(buf: Any, i: int, end: int, out: Any, o: int, lower: bool, names: 
             # the common run: plain characters and single inner spaces, copied as they are
             while i < end:
                 c = buf[i]
-                if PLAIN_BYTES[c]:
+                if plain[c]:
                     if lower and 65 <= c <= 90:
                         c += 32
                     out[o] = c
-                elif c == 32 and o > start and i + 1 < end and PLAIN_BYTES[buf[i + 1]]:
+                elif c == 32 and o > start and i + 1 < end and plain[buf[i + 1]]:
                     out[o] = 32
                 else:
                     break
@@ -367,8 +394,10 @@ def normalize(buf: Any, i: int, end: int, out: Any, o: int, lower: bool, names: 
             break
         if c < 32 or c > 126:
             return -1, 0, 0, 0
+        if literal_ends.shape[0] > 0 and entry_at(buf, i, end, literals, literal_ends, -1) >= 0:
+            return -1, 0, 0, 0
         if c == 92:
-            if i + 1 < end and buf[i + 1] == 34:
+            if i + 1 < end and buf[i + 1] == 34 and not guard[34]:
                 code = 34
                 i += 2
             else:
@@ -390,6 +419,8 @@ def normalize(buf: Any, i: int, end: int, out: Any, o: int, lower: bool, names: 
                         if inner == 38:
                             return -1, 0, 0, 0  # a third pass
                         code, j = inner, k
+                if guard[code]:
+                    return -1, 0, 0, 0
                 i = j
         else:
             i += 1
@@ -430,6 +461,7 @@ def normalize(buf: Any, i: int, end: int, out: Any, o: int, lower: bool, names: 
         changed = 1
     return i + 1, chars, o - start, changed
 
+
 @jit
 def scan(
     buf: Any,
@@ -445,6 +477,12 @@ def scan(
     names: Any,
     name_ends: Any,
     codes: Any,
+    plain: Any,
+    guard: Any,
+    literals: Any,
+    literal_ends: Any,
+    prefixes: Any,
+    prefix_ends: Any,
     starts: Any,
     fates: Any,
     changed: Any,
@@ -462,6 +500,8 @@ def scan(
     stack = np.zeros(_MAX_DEPTH, dtype=np.int64)
     title_text = np.empty(buf.shape[0] + 8, dtype=np.uint8)
     other_text = np.empty(buf.shape[0] + 8, dtype=np.uint8)
+    content_text = np.empty(buf.shape[0] + 8, dtype=np.uint8)
+    prefixed = prefix_ends.shape[0] > 0
     size = buf.shape[0]
     line = 0
     b = 0
@@ -474,6 +514,7 @@ def scan(
         no_key[line] = 0
         kinds[:] = MISSING
         title_bytes = 0
+        content_bytes = 0
         any_change = 0
         n_keys = 0
         ok = False
@@ -507,19 +548,7 @@ def scan(
                 key_starts[n_keys] = k0
                 key_ends[n_keys] = k1
                 n_keys += 1
-                field = -1
-                previous = 0
-                for f in range(n_fields):
-                    if field_ends[f] - previous == k1 - k0:
-                        same = True
-                        for m in range(k1 - k0):
-                            if fields[previous + m] != buf[k0 + m]:
-                                same = False
-                                break
-                        if same:
-                            field = f
-                            break
-                    previous = field_ends[f]
+                field = entry_at(buf, k0, k1, fields, field_ends, k1 - k0)
                 i = skip_ws(buf, i, end)
                 if i >= end or buf[i] != 58:
                     break
@@ -528,8 +557,12 @@ def scan(
                     break
                 if buf[i] == 34:
                     is_title = field == title and keys_wanted
-                    out = title_text if is_title else other_text
-                    i, chars, written, change = normalize(buf, i, end, out, 0, is_title, names, name_ends, codes)
+                    is_content = field == content and prefixed
+                    out = title_text if is_title else content_text if is_content else other_text
+                    i, chars, written, change = normalize(
+                        buf, i, end, out, 0, is_title or is_content, is_title, plain, guard, literals, literal_ends,
+                        names, name_ends, codes,
+                    )
                     if i < 0:
                         break
                     any_change |= change
@@ -538,6 +571,8 @@ def scan(
                         lengths[field] = chars
                         if is_title:
                             title_bytes = written
+                        if is_content:
+                            content_bytes = written
                 else:
                     value = i
                     i = skip_value(buf, i, end, stack)
@@ -566,6 +601,8 @@ def scan(
                     fate = TOO_SHORT
                 elif 0 < lengths[content] <= junk_max:
                     fate = PYTHON  # the junk check needs the text
+                elif prefixed and entry_at(content_text, 0, content_bytes, prefixes, prefix_ends, -1) >= 0:
+                    fate = PYTHON  # a junk pattern could match it
             if fate != PYTHON:
                 fates[line] = fate
                 changed[line] = any_change
