@@ -35,13 +35,20 @@ OPTIONS = {
         junk_contents=[re.compile(r"x[x ]*"), re.compile(r'y"[a-z ]*', re.DOTALL)],
         rules=[CleaningRules("marks", remove_patterns=(re.compile("\xa9[^ ]*"), re.compile('"[!]')))],
     ),
+    "entity-like patterns": CleanOptions.build(
+        rules=[CleaningRules("tags", remove_patterns=(re.compile(r"#\w+"), re.compile("nbsp;?"), re.compile("&l")))],
+    ),
+    "verbose patterns": CleanOptions.build(
+        junk_contents=[re.compile("x x  # any run of x", re.VERBOSE)],
+        rules=[CleaningRules("v", remove_patterns=(re.compile("a b  # the letters", re.VERBOSE),))],
+    ),
 }
 
 
 #: The least share of lines the kernel judges itself, where patterns send more to the Python path: a
 #: fifth of the real rows carry the edition note the Amazon rules cut out, and a quarter an escaped
 #: quote, which "other patterns" guards.
-MIN_SHARE = {"amazon rules": 0.6, "other patterns": 0.5}
+MIN_SHARE = {"amazon rules": 0.6, "other patterns": 0.5, "entity-like patterns": 0.5, "verbose patterns": 0.4}
 
 
 def plan(options: CleanOptions, **changes) -> ScanPlan:
@@ -196,7 +203,9 @@ def test_plans_the_kernel_cannot_follow_stay_on_the_python_path(monkeypatch):
     assert kernel_scan.kernel_plan(plan(CleanOptions(), columns={"title": "name"})) is None
     assert kernel_scan.kernel_plan(plan(None)) is None
     assert kernel_scan.kernel_plan(plan(CleanOptions.build(required=["tï"]))) is None
-    monkeypatch.setattr(kernel_scan, "_line_kernel", lambda: None)  # numba missing
+    same_field = CleanOptions.build(rules=[AMAZON_TITLES_CLEANING], title_field="content")  # keyed and junk-checked
+    assert kernel_scan.kernel_plan(plan(same_field)) is None
+    monkeypatch.setattr(kernel_scan, "_kernel_works", lambda: False)  # numba missing or failing
     assert kernel_scan.kernel_plan(plan(CleanOptions())) is None
     data = b'{"title": "a", "content": "b"}\n{"title": "A", "content": "c"}\n'
     assert scan_chunk(plan(CleanOptions()), data, 1).keys == ["a", "a"]
@@ -231,3 +240,44 @@ def test_one_cpu_scans_in_process_when_the_kernel_applies(tmp_path, monkeypatch)
     sample = Dataset.load(path, progress=False).clean().sample(100, seed=1)
     assert sample.records() == expected_rows and sample.clean_report == expected_clean
     assert calls == [{"workers": 0}]
+
+
+@pytest.mark.parametrize(
+    "options, line",
+    [
+        # "&amp;NAME;" is "&NAME;" when the remove patterns run first (found by review)
+        (CleanOptions.build(rules=[CleaningRules("r", remove_patterns=(re.compile(r"#\w+"),))]), "Rock &amp;#39;n&amp;#39; Roll"),
+        (CleanOptions.build(rules=[CleaningRules("r", remove_patterns=(re.compile("nbsp;?"),))]), "a&amp;nbsp;b"),
+        (CleanOptions.build(rules=[CleaningRules("r", remove_patterns=(re.compile("&l"),))]), "x &amp;lt; y"),
+        (CleanOptions.build(rules=[CleaningRules("r", remove_patterns=(re.compile(";b"),))]), "0&amp;#xD;b"),
+        # one field as title and content: its junk prefix is checked on the text, not on the key
+        (CleanOptions.build(rules=[AMAZON_TITLES_CLEANING], title_field="content"), "Text: English, French, Spanish, Italian, German"),
+        # verbose patterns keep their flag in the cleaner's alternation
+        (CleanOptions.build(rules=[CleaningRules("v", remove_patterns=(re.compile("a b", re.VERBOSE),))]), "xa by"),
+        (CleanOptions.build(junk_contents=[re.compile("a b c", re.VERBOSE)]), "abc"),
+        # required given as one string (not through build): its name, not its letters' substrings
+        (CleanOptions(required="title"), "x"),
+    ],
+)
+def test_reviewed_cases(options, line):
+    data = json.dumps({"title": "t", "content": line}).encode() + b"\n"
+    data += json.dumps({"t": "x", "i": "y", "l": "z", "e": "w", "title": line, "content": line}).encode() + b"\n"
+    data += json.dumps({"t": "x", "i": "y", "l": "z", "e": "w", "content": line}).encode() + b"\n"
+    assert_same_result(options, data)
+
+
+def test_a_kernel_that_fails_to_compile_turns_itself_off(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no LLVM here")
+
+    monkeypatch.setattr(line_kernel, "scan", broken)
+    kernel_scan._kernel_works.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="compiled line kernel is off"):
+            assert kernel_scan.kernel_plan(plan(CleanOptions())) is None
+        data = b'{"title": "a", "content": "b"}\n'
+        assert scan_chunk(plan(CleanOptions()), data, 1).keys == ["a"]
+    finally:
+        monkeypatch.undo()
+        kernel_scan._kernel_works.cache_clear()
+    assert kernel_scan.kernel_plan(plan(CleanOptions())) is not None

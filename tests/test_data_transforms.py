@@ -75,6 +75,13 @@ def test_without_rules_cleaning_knows_no_corpus():
     assert cleaned.clean_report.removed == {}
 
 
+def test_patterns_keep_their_flags_among_others():
+    ds = Dataset.from_records([{"title": "T1", "content": "abc"}, {"title": "T2", "content": "a b c"}, {"title": "T3", "content": "ABC"}])
+    verbose = re.compile("a b c  # the letters, spaces ignored", re.VERBOSE)
+    kept = ds.clean(junk_contents=[verbose, re.compile("zzz", re.IGNORECASE)])
+    assert [row["content"] for row in kept.records()] == ["a b c", "ABC"]
+
+
 def test_clean_options_junk_list_required_and_duplicates():
     rows = [{"title": "A", "content": "Book by"}, {"title": "A", "content": "Spam spam"}, {"title": "B", "content": ""}]
     ds = Dataset.from_records(rows)

@@ -225,6 +225,11 @@ def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
     """One pattern matching what any of ``patterns`` matches (each keeps its own flags)."""
     parts = []
     for pattern in patterns:
-        flags = "".join(f for f, bit in (("i", re.IGNORECASE), ("s", re.DOTALL), ("m", re.MULTILINE)) if pattern.flags & bit)
-        parts.append(f"(?{flags}:{pattern.pattern})" if flags else f"(?:{pattern.pattern})")
+        flags = "".join(f for f, bit in _SCOPED_FLAGS if pattern.flags & bit)
+        ending = "\n" if pattern.flags & re.VERBOSE else ""  # a verbose pattern's last comment ends here
+        parts.append(f"(?{flags}:{pattern.pattern}{ending})")
     return re.compile("|".join(parts))
+
+
+#: The flags a pattern keeps inside :func:`_any_of`'s alternation.
+_SCOPED_FLAGS = (("i", re.IGNORECASE), ("s", re.DOTALL), ("m", re.MULTILINE), ("x", re.VERBOSE), ("a", re.ASCII))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from finetunekit.data.cleaning import Cleaner
+from finetunekit.data.cleaning import Cleaner, CleanOptions
 from finetunekit.data.reports import CleanReport
 from finetunekit.data.rows import ROW_ID_FIELD
 
@@ -48,16 +48,23 @@ class KernelPlan:
 def kernel_plan(plan: ScanPlan) -> KernelPlan | None:
     """How the kernel reads ``plan``'s rules, or ``None`` where it cannot give the same result:
     no cleaning, renamed columns, patterns it cannot bound (see :func:`pattern_guards`), a field
-    name that is not plain printable ASCII, or numba not installed."""
+    name that is not plain printable ASCII, or no working kernel here (numba not installed, or it
+    fails to import or compile: then a warning says so once)."""
     options = plan.clean
-    if options is None or plan.columns is not None or _line_kernel() is None:
+    if options is None or plan.columns is not None or not _kernel_works():
         return None
+    return _settings(options)
+
+
+def _settings(options: CleanOptions) -> KernelPlan | None:
     cleaner = Cleaner(options, CleanReport())
     names = list(dict.fromkeys([*options.required, options.title_field, options.content_field]))
     junk_patterns = tuple(j for j in options.junk_contents if isinstance(j, re.Pattern))
     guards = pattern_guards(options.remove_patterns, junk_patterns)
     if guards is None or ROW_ID_FIELD in names or not all(map(_plain_name, names)):
         return None
+    if guards.prefixes and options.title_field == options.content_field and options.drop_duplicate_titles:
+        return None  # the kernel writes that field lower-cased for the key, the junk prefixes need it as it is
     guard = np.zeros(_line_kernel().CODE_LIMIT, dtype=np.uint8)
     for char in "".join(guards.literals):
         if ord(char) < len(guard):
@@ -70,7 +77,7 @@ def kernel_plan(plan: ScanPlan) -> KernelPlan | None:
     return KernelPlan(
         fields=np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8),
         field_ends=np.cumsum([len(name) for name in encoded], dtype=np.int64),
-        required=np.array([name in options.required for name in names], dtype=np.uint8),
+        required=np.array([name in set(options.required) for name in names], dtype=np.uint8),
         title=names.index(options.title_field),
         content=names.index(options.content_field),
         min_length=options.min_content_length,
@@ -256,16 +263,32 @@ def _entities() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=1)
 def _line_kernel() -> Any:
-    """The kernel's module, or ``None`` when numba is not installed or fails here (then a warning
-    says so once, and every line takes the Python path: slower, same result)."""
+    """The kernel's module, or ``None`` when numba is not installed or fails to import here."""
     try:
         from finetunekit.data import line_kernel
     except ImportError:
         return None
     except Exception as exc:  # noqa: BLE001 - e.g. numba against a numpy it does not support
-        warnings.warn(f"the compiled line kernel is off ({type(exc).__name__}: {exc}); loading takes the Python path", stacklevel=2)
+        _warn_off(exc)
         return None
     return line_kernel
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel_works() -> bool:
+    """Whether the kernel runs here: numba compiles it (or loads it from its cache) on this first call."""
+    if _line_kernel() is None:
+        return False
+    try:
+        _run_kernel(_settings(CleanOptions()), b"{}\n")
+    except Exception as exc:  # noqa: BLE001 - a compiler failure must not stop loading
+        _warn_off(exc)
+        return False
+    return True
+
+
+def _warn_off(exc: Exception) -> None:
+    warnings.warn(f"the compiled line kernel is off ({type(exc).__name__}: {exc}); loading takes the Python path (slower, same rows)", stacklevel=3)
 
 
 def warm_up(plan: ScanPlan) -> None:

@@ -416,8 +416,8 @@ def normalize(
                     if inner == -2:
                         return -1, 0, 0, 0
                     if inner >= 0:
-                        if inner == 38:
-                            return -1, 0, 0, 0  # a third pass
+                        if inner == 38 or literal_ends.shape[0] > 0:
+                            return -1, 0, 0, 0  # a third pass, or remove patterns that see "&NAME;" first
                         code, j = inner, k
                 if guard[code]:
                     return -1, 0, 0, 0
