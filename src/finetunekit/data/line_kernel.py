@@ -269,6 +269,18 @@ def skip_value(buf: Any, i: int, end: int, stack: Any) -> int:
 
 
 @jit
+def _guarded(buf: Any, start: int, end: int, guard: Any) -> bool:
+    """Whether the text "&" + ``buf[start:end]`` (an entity as the first unescaping pass leaves
+    ``&amp;NAME;``, for the remove patterns to see) holds a character ``guard`` marks."""
+    if guard[38]:
+        return True
+    for at in range(start, end):
+        if guard[buf[at]]:
+            return True
+    return False
+
+
+@jit
 def entry_at(buf: Any, at: int, end: int, joined: Any, ends: Any, length: int) -> int:
     """The index of the first of the joined entries (``ends``: their end offsets) that ``buf[at:end]``
     starts with, counting only entries ``length`` bytes long unless ``length`` is -1; -1 if none."""
@@ -416,8 +428,8 @@ def normalize(
                     if inner == -2:
                         return -1, 0, 0, 0
                     if inner >= 0:
-                        if inner == 38 or literal_ends.shape[0] > 0:
-                            return -1, 0, 0, 0  # a third pass, or remove patterns that see "&NAME;" first
+                        if inner == 38 or _guarded(buf, j, k, guard):
+                            return -1, 0, 0, 0  # a third pass, or a remove pattern that could match "&NAME;" first
                         code, j = inner, k
                 if guard[code]:
                     return -1, 0, 0, 0
