@@ -60,8 +60,6 @@ def assert_same_result(options: CleanOptions, data: bytes, first_line: int = 1, 
     kernel = scan_chunk(plan(options, on_error=on_error), data, first_line)
     python = scan_chunk(plan(options, on_error=on_error, compiled=False), data, first_line)
     assert kernel.failed == python.failed
-    if python.failed:
-        return
     assert kernel.load == python.load
     assert kernel.clean == python.clean
     assert list(kernel.clean.removed) == list(python.clean.removed)  # same order: first removal first
@@ -281,3 +279,26 @@ def test_a_kernel_that_fails_to_compile_turns_itself_off(monkeypatch):
         monkeypatch.undo()
         kernel_scan._kernel_works.cache_clear()
     assert kernel_scan.kernel_plan(plan(CleanOptions())) is not None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        CleanOptions.build(title_field=None),
+        CleanOptions.build(content_field=None, required=["title"]),
+        CleanOptions.build(required=[None]),
+        CleanOptions.build(required=[1]),
+    ],
+    ids=["no title field", "no content field", "required None", "required 1"],
+)
+def test_field_names_the_kernel_cannot_read_keep_the_python_path(options):
+    """Field names that are not text (found by review): no kernel, and the Python path's result."""
+    assert kernel_scan.kernel_plan(plan(options)) is None
+    assert_same_result(options, b'{"title": "a", "content": "b"}\n{"title": "A", "content": "c"}\n')
+
+
+def test_a_minimum_length_beyond_any_text():
+    options = CleanOptions.build(min_content_length=2**63)
+    data = b'{"title": "a", "content": "b"}\n'
+    assert_same_result(options, data)
+    assert scan_chunk(plan(options), data, 1).clean.removed == {"too_short": 1}

@@ -67,6 +67,8 @@ def assert_same(expected, got):
     assert [list(row) for row in got_rows] == [list(row) for row in rows]  # same field order too
     assert got_load == load
     assert got_clean == clean
+    if clean is not None:
+        assert list(got_clean.removed) == list(clean.removed)  # rules in the order of their first removal
 
 
 @needs_real_rows
@@ -270,3 +272,14 @@ def plain_normalize(text, remove=None):
 def test_normalize_text_keeps_its_definition(text, cut):
     remove = AMAZON_TITLES_CLEANING.remove_patterns[0] if cut else None
     assert normalize_text(text, remove) == plain_normalize(text, remove)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_rules_are_reported_in_the_order_of_their_first_removal(tmp_path, workers):
+    """A repeated title before the chunk's first short content: ``duplicate_title`` comes first (review)."""
+    rows = [("a", "long enough"), ("A", "long enough"), ("b", "x"), ("c", "")] * 50
+    path = write_lines(tmp_path / "rows.jsonl", [json.dumps({"title": t, "content": c}).encode() + b"\n" for t, c in rows])
+    clean = {"min_content_length": 5}
+    expected = sequential(path, 10, 0, clean=clean)
+    assert list(expected[2].removed) == ["duplicate_title", "too_short", "missing_required"]
+    assert_same(expected, scanned(path, 10, 0, clean=clean, workers=workers, chunk_bytes=5000))

@@ -80,6 +80,8 @@ def test_patterns_keep_their_flags_among_others():
     verbose = re.compile("a b c  # the letters, spaces ignored", re.VERBOSE)
     kept = ds.clean(junk_contents=[verbose, re.compile("zzz", re.IGNORECASE)])
     assert [row["content"] for row in kept.records()] == ["a b c", "ABC"]
+    inline = ds.clean(junk_contents=[re.compile("(?i)abc"), re.compile("zzz")])  # global flags inline
+    assert [row["content"] for row in inline.records()] == ["a b c"]
 
 
 def test_clean_options_junk_list_required_and_duplicates():

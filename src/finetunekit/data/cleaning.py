@@ -226,10 +226,14 @@ def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
     parts = []
     for pattern in patterns:
         flags = "".join(f for f, bit in _SCOPED_FLAGS if pattern.flags & bit)
+        source = _GLOBAL_FLAGS.sub("", pattern.pattern)  # "(?i)abc": pattern.flags carries them
         ending = "\n" if pattern.flags & re.VERBOSE else ""  # a verbose pattern's last comment ends here
-        parts.append(f"(?{flags}:{pattern.pattern}{ending})")
+        parts.append(f"(?{flags}:{source}{ending})")
     return re.compile("|".join(parts))
 
+
+#: Global inline flags at a pattern's start, which an alternation may not hold inside a group.
+_GLOBAL_FLAGS = re.compile(r"\A(?:\(\?[aiLmsux]+\))+")
 
 #: The flags a pattern keeps inside :func:`_any_of`'s alternation.
 _SCOPED_FLAGS = (("i", re.IGNORECASE), ("s", re.DOTALL), ("m", re.MULTILINE), ("x", re.VERBOSE), ("a", re.ASCII))

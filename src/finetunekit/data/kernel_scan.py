@@ -80,7 +80,7 @@ def _settings(options: CleanOptions) -> KernelPlan | None:
         required=np.array([name in set(options.required) for name in names], dtype=np.uint8),
         title=names.index(options.title_field),
         content=names.index(options.content_field),
-        min_length=options.min_content_length,
+        min_length=min(options.min_content_length, 2**62),  # longer than any text; fits the kernel's int64
         junk_max=max(cleaner.junk_max_length, guards.junk_width),
         keys_wanted=options.drop_duplicate_titles,
         plain=plain,
@@ -162,11 +162,15 @@ def _parse(pattern: re.Pattern[str]) -> Any:
 
 def scan_with_kernel(plan: ScanPlan, settings: KernelPlan, data: bytes, first_line: int) -> ChunkResult:
     """``scan_lines`` over the whole chunk, the kernel taking the lines it can."""
-    from finetunekit.data.scan import PickedLines, scan_lines
+    from finetunekit.data.scan import ChunkLines, PickedLines, scan_lines
 
     line_kernel = _line_kernel()
     lines, starts, fates, changed, no_key, blob = _run_kernel(settings, data)
     result = scan_lines(plan, PickedLines(data, first_line, starts, np.flatnonzero(fates == line_kernel.PYTHON).tolist()))
+    if result.failed:  # a bad line: the Python path's own result for the chunk, stopped at it
+        result = scan_lines(plan, ChunkLines(data, first_line))
+        result.failed, result.lines = True, lines
+        return result
     result.lines = lines
     compiled = lines - int(np.count_nonzero(fates == line_kernel.PYTHON))
     result.load.rows += compiled
@@ -247,8 +251,8 @@ def _int_array(values: np.ndarray) -> array:
     return out
 
 
-def _plain_name(name: str) -> bool:
-    return name.isascii() and name.isprintable() and '"' not in name and "\\" not in name
+def _plain_name(name: object) -> bool:
+    return isinstance(name, str) and name.isascii() and name.isprintable() and '"' not in name and "\\" not in name
 
 
 _ENTITIES: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None

@@ -195,11 +195,8 @@ def scan_sample(plan: ScanPlan, n: int, seed: int, *, workers: int) -> tuple[lis
             _merge_load(load, result)
             survivors = range(len(result.keys))
             if clean is not None and keeper is not None:
-                _merge_clean(clean, result.clean)
                 survivors = keeper.first_seen(result.keys)
-                duplicates = len(result.keys) - len(survivors)
-                if duplicates:
-                    clean.removed["duplicate_title"] = clean.removed.get("duplicate_title", 0) + duplicates
+                _merge_clean(clean, result, survivors)
                 clean.rows_out += len(survivors)
             first_index = reservoir.seen
             for slot, position in reservoir.draw(len(survivors)).items():
@@ -231,11 +228,19 @@ def _merge_load(total: LoadReport, part: ChunkResult) -> None:
     total.messages.extend(load.messages[: MAX_KEPT_MESSAGES - len(total.messages)])
 
 
-def _merge_clean(total: CleanReport, part: CleanReport) -> None:
-    total.rows_in += part.rows_in
-    total.text_normalized += part.text_normalized
-    for rule, count in part.removed.items():
-        total.removed[rule] = total.removed.get(rule, 0) + count
+def _merge_clean(total: CleanReport, part: ChunkResult, survivors: list[int]) -> None:
+    """Add a chunk's cleaning to ``total``, its repeated titles (the rows not in ``survivors``)
+    included; rules new to ``total`` in the order of their first removal, as the sequential pass
+    meets them."""
+    total.rows_in += part.clean.rows_in
+    total.text_normalized += part.clean.text_normalized
+    removed, first = dict(part.clean.removed), dict(part.first_removed)
+    if len(survivors) < len(part.keys):
+        removed["duplicate_title"] = len(part.keys) - len(survivors)
+        repeated = next((i for i, kept in enumerate(survivors) if kept != i), len(survivors))
+        first["duplicate_title"] = part.line_numbers[repeated]
+    for rule in sorted(removed, key=lambda rule: first.get(rule, 0)):
+        total.removed[rule] = total.removed.get(rule, 0) + removed[rule]
 
 
 # ------------------------------------------------------------------ chunks in, results out, in order
