@@ -32,7 +32,7 @@ class KernelPlan:
     fields: np.ndarray  # the field names the rules read, joined (UTF-8 bytes)
     field_ends: np.ndarray
     required: np.ndarray  # per field: 1 if required
-    title: int  # index into the fields, -1: none
+    title: int  # index into the fields
     content: int
     min_length: int
     junk_max: int  # contents this short go to the Python path (exact junk strings, bounded junk patterns)
@@ -46,12 +46,13 @@ class KernelPlan:
 
 
 def kernel_plan(plan: ScanPlan) -> KernelPlan | None:
-    """How the kernel reads ``plan``'s rules, or ``None`` where it cannot give the same result:
-    no cleaning, renamed columns, patterns it cannot bound (see :func:`pattern_guards`), a field
+    """How the kernel reads ``plan``'s rules, or ``None`` where it is not to be used or cannot give
+    the same result: ``plan.compiled`` off, no cleaning, renamed columns, patterns it cannot bound (see :func:`pattern_guards`), a field
     name that is not plain printable ASCII, or no working kernel here (numba not installed, or it
-    fails to import or compile: then a warning says so once)."""
+    fails to import or compile: then a warning says so once). The first call in a process compiles
+    the kernel (or loads it from numba's cache): a process forked afterwards inherits it."""
     options = plan.clean
-    if options is None or plan.columns is not None or not _kernel_works():
+    if not plan.compiled or options is None or plan.columns is not None or not _kernel_works():
         return None
     return _settings(options)
 
@@ -73,10 +74,10 @@ def _settings(options: CleanOptions) -> KernelPlan | None:
     plain = _line_kernel().PLAIN_BYTES.copy()
     plain[[literal.encode("utf-8")[0] for literal in guards.literals]] = 0
     prefixes, prefix_ends = _joined(guards.prefixes)
-    encoded = [name.encode("ascii") for name in names]
+    fields, field_ends = _joined(tuple(names))
     return KernelPlan(
-        fields=np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8),
-        field_ends=np.cumsum([len(name) for name in encoded], dtype=np.int64),
+        fields=fields,
+        field_ends=field_ends,
         required=np.array([name in set(options.required) for name in names], dtype=np.uint8),
         title=names.index(options.title_field),
         content=names.index(options.content_field),
@@ -166,13 +167,14 @@ def scan_with_kernel(plan: ScanPlan, settings: KernelPlan, data: bytes, first_li
 
     line_kernel = _line_kernel()
     lines, starts, fates, changed, no_key, blob = _run_kernel(settings, data)
-    result = scan_lines(plan, PickedLines(data, first_line, starts, np.flatnonzero(fates == line_kernel.PYTHON).tolist()))
+    python_lines = np.flatnonzero(fates == line_kernel.PYTHON)
+    result = scan_lines(plan, PickedLines(data, first_line, starts, python_lines.tolist()))
     if result.failed:  # a bad line: the Python path's own result for the chunk, stopped at it
         result = scan_lines(plan, ChunkLines(data, first_line))
         result.failed, result.lines = True, lines
         return result
     result.lines = lines
-    compiled = lines - int(np.count_nonzero(fates == line_kernel.PYTHON))
+    compiled = lines - len(python_lines)
     result.load.rows += compiled
     clean = result.clean
     clean.rows_in += compiled
@@ -255,14 +257,9 @@ def _plain_name(name: object) -> bool:
     return isinstance(name, str) and name.isascii() and name.isprintable() and '"' not in name and "\\" not in name
 
 
-_ENTITIES: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-
-
+@functools.lru_cache(maxsize=1)
 def _entities() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    global _ENTITIES
-    if _ENTITIES is None:
-        _ENTITIES = _line_kernel().entity_table()
-    return _ENTITIES
+    return _line_kernel().entity_table()
 
 
 @functools.lru_cache(maxsize=1)
@@ -293,11 +290,3 @@ def _kernel_works() -> bool:
 
 def _warn_off(exc: Exception) -> None:
     warnings.warn(f"the compiled line kernel is off ({type(exc).__name__}: {exc}); loading takes the Python path (slower, same rows)", stacklevel=3)
-
-
-def warm_up(plan: ScanPlan) -> None:
-    """Compile the kernel (or load it from numba's cache) now if ``plan`` will use it: a process
-    forked afterwards inherits it instead of compiling it again."""
-    settings = kernel_plan(plan) if plan.compiled else None
-    if settings is not None:
-        scan_with_kernel(plan, settings, b"{}\n", 1)

@@ -608,7 +608,7 @@ def scan(
                 if required[f] and (kinds[f] <= NULL or (kinds[f] == STRING and lengths[f] == 0)):
                     fate = MISSING_REQUIRED
                     break
-            if fate == KEPT and content >= 0 and kinds[content] == STRING:
+            if fate == KEPT and kinds[content] == STRING:
                 if lengths[content] < min_length:
                     fate = TOO_SHORT
                 elif 0 < lengths[content] <= junk_max:
@@ -619,7 +619,7 @@ def scan(
                 fates[line] = fate
                 changed[line] = any_change
                 if fate == KEPT and keys_wanted:
-                    if title >= 0 and kinds[title] == STRING and lengths[title] > 0:
+                    if kinds[title] == STRING and lengths[title] > 0:
                         for m in range(title_bytes):
                             blob[b + m] = title_text[m]
                         b += title_bytes

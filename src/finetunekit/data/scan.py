@@ -111,12 +111,11 @@ def scan_chunk(plan: ScanPlan, data: bytes, first_line: int) -> ChunkResult:
     ``on_error="raise"`` a bad record makes the result ``failed`` (the caller parses the chunk again
     with :func:`raise_chunk_error` to raise the error itself).
     """
-    if plan.compiled:
-        from finetunekit.data.kernel_scan import kernel_plan, scan_with_kernel
+    from finetunekit.data.kernel_scan import kernel_plan, scan_with_kernel
 
-        settings = kernel_plan(plan)
-        if settings is not None:
-            return scan_with_kernel(plan, settings, data, first_line)
+    settings = kernel_plan(plan)
+    if settings is not None:
+        return scan_with_kernel(plan, settings, data, first_line)
     result = scan_lines(plan, ChunkLines(data, first_line))
     result.lines = data.count(b"\n") + (bool(data) and not data.endswith(b"\n"))
     return result
@@ -255,10 +254,9 @@ def _scanned_chunks(plan: ScanPlan, workers: int) -> Iterator[Scanned]:
     The workers are forked (so a caller's script needs no ``if __name__ == "__main__"`` guard), all
     of them before the reader thread starts.
     """
-    if plan.compiled:
-        from finetunekit.data.kernel_scan import warm_up
+    from finetunekit.data.kernel_scan import kernel_plan
 
-        warm_up(plan)  # before the workers are forked, so that they inherit the compiled kernel
+    kernel_plan(plan)  # compiles the kernel if the plan uses it, before the workers are forked: they inherit it
     if workers <= 0:
         with _chunks(plan) as chunks:
             yield ((data, first, scan_chunk(plan, data, first)) for data, first in chunks)
@@ -393,14 +391,10 @@ def choose_workers(path: Path, plan: ScanPlan | None = None) -> int | None:
     if size < MIN_FILE_BYTES:
         return None
     if cpus < 2 or "fork" not in _start_methods():
-        return 0 if plan is not None and _uses_kernel(plan) else None
+        from finetunekit.data.kernel_scan import kernel_plan
+
+        return 0 if plan is not None and kernel_plan(plan) is not None else None
     return min(cpus - 1, MAX_WORKERS)  # this process scans chunks too, when the workers are busy
-
-
-def _uses_kernel(plan: ScanPlan) -> bool:
-    from finetunekit.data.kernel_scan import kernel_plan
-
-    return plan.compiled and kernel_plan(plan) is not None
 
 
 def _start_methods() -> list[str]:
